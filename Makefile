@@ -1,0 +1,34 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.interns1-env-stamp
+PYTEST_ARGS ?=
+
+.PHONY: env test test-fast lint demo bench clean
+
+env: $(STAMP)
+
+# Engines first (vLLM's CPU build, LMDeploy's Python side), then the plugin in editable mode.
+$(STAMP): .ci/setup-env.sh pyproject.toml
+	bash .ci/setup-env.sh
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+lint: env
+	$(PY) -m ruff check .
+
+test: env lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything but the tests that start servers.
+test-fast: env
+	$(PY) -m pytest -m "not server" $(PYTEST_ARGS)
+
+demo: env
+	$(PY) -m interns1_plugin.demo
+
+bench: env
+	$(PY) benchmarks/parsers.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
