@@ -5,9 +5,9 @@ inside the reasoning with no opening tag (an explicit `<think>` is accepted and 
 switches to content at `</think>`. With thinking off there is no reasoning channel at all.
 
 The model sometimes emits tool-call blocks inside its reasoning. Those are taken out of the
-reasoning and held; at `</think>` they are handed on, ahead of the content, as raw blocks so the
-tool-call extractor downstream turns them into calls. If the stream ends with reasoning still open
-they are returned as decoded calls by `finish()`.
+reasoning and held; after `</think>` they are handed on as raw blocks just ahead of the first
+content character, so the tool-call extractor downstream turns them into calls. If the stream ends
+first (reasoning still open, or no content after it) `finish()` returns them as decoded calls.
 """
 
 from __future__ import annotations
@@ -73,22 +73,21 @@ class ReasoningSplitter:
         return out
 
     def finish(self, *, held_calls_as_content: bool = False) -> SplitDelta:
-        """End of stream. Content was already passed through; an open reasoning is closed.
+        """End of stream: close an open reasoning and release the calls still held.
 
-        Calls held from an unclosed reasoning come back decoded in `tool_calls`, or, with
-        `held_calls_as_content`, as raw blocks in `content` for a downstream tool parser.
+        Held calls (from a reasoning that never closed, or one followed by no content) come back
+        decoded in `tool_calls`, or, with `held_calls_as_content`, as raw blocks in `content` for
+        a downstream tool parser.
         """
         out = SplitDelta()
-        if self.reasoning_ended:
-            return out
-        while not self.reasoning_ended and self._step(out, final=True):
-            pass
-        if self.reasoning_ended:
-            out.content += self._content(self._buffer)
-            self._buffer = ""
-            return out
+        if not self.reasoning_ended:
+            while not self.reasoning_ended and self._step(out, final=True):
+                pass
+            if self.reasoning_ended:
+                out.content += self._content(self._buffer)
+                self._buffer = ""
         if held_calls_as_content:
-            out.content = "".join(raw for raw, _ in self._held_blocks)
+            out.content = "".join(raw for raw, _ in self._held_blocks) + out.content
         else:
             out.tool_calls = [call for _, call in self._held_blocks]
         self._held_blocks = []
@@ -186,8 +185,6 @@ class ReasoningSplitter:
     def _end_reasoning(self, out: SplitDelta) -> None:
         self.reasoning_ended = True
         self._held_newline = False
-        out.content += "".join(raw for raw, _ in self._held_blocks)
-        self._held_blocks = []
 
     # -- output -----------------------------------------------------------------------------
     def _emit_reasoning(self, text: str, out: SplitDelta) -> None:
@@ -202,12 +199,18 @@ class ReasoningSplitter:
         out.reasoning += text
 
     def _content(self, text: str) -> str:
-        """Content after `</think>` loses its leading whitespace (the model's blank line)."""
+        """Content after `</think>` loses its leading whitespace (the model's blank line).
+
+        Calls held from the reasoning go out ahead of the first real content character, so a
+        consumer that switches to content mode on the first content it sees gets them too.
+        """
         if self.thinking and self._strip_content_start:
             text = text.lstrip(WHITESPACE)
             if not text:
                 return ""
             self._strip_content_start = False
+            text = "".join(raw for raw, _ in self._held_blocks) + text
+            self._held_blocks = []
         return text
 
 

@@ -180,6 +180,14 @@ CASES: list[ParserCase] = [
         [("one", {}), ("two", {"k": "v"})],
     ),
     ParserCase(
+        "call_inside_reasoning_then_no_content",
+        "\nLook it up. " + action("lookup", {"q": "y"}) + "\n</think>\n\n",
+        True,
+        "Look it up. ",
+        "",
+        [("lookup", {"q": "y"})],
+    ),
+    ParserCase(
         "call_inside_truncated_reasoning",
         "\nThinking " + action("lookup", {"q": "x"}),
         True,

@@ -32,6 +32,7 @@ class InternS1ReasoningParser(ReasoningParser):
         super().__init__(tokenizer, *args, **kwargs)
         self.thinking = thinking_enabled(kwargs.get("chat_template_kwargs"))
         self._splitter = ReasoningSplitter(thinking=self.thinking)
+        self._content_started = False
         vocab = self.vocab if tokenizer is not None else {}
         self._start_id: int | None = vocab.get(formats.THINK_START)
         self._end_id: int | None = vocab.get(formats.THINK_END)
@@ -98,19 +99,26 @@ class InternS1ReasoningParser(ReasoningParser):
         delta_token_ids: Sequence[int],
     ) -> DeltaMessage | None:
         step = self._splitter.feed(delta_text)
+        self._content_started = self._content_started or bool(step.content)
         if not step.reasoning and not step.content:
             return None
         return DeltaMessage(reasoning=step.reasoning or None, content=step.content or None)
 
     def has_engine_confirmed_reasoning_end(self) -> bool:
-        return self._splitter.reasoning_ended
+        """Confirmed once content has begun, not at `</think>` itself.
+
+        After the transition vLLM stops calling this parser; waiting for the first content keeps
+        the whitespace the splitter trims after `</think>` from reaching the client as content,
+        with or without a tool parser behind it.
+        """
+        return self._splitter.reasoning_ended and self._content_started
 
     def finish_streaming(self) -> DeltaMessage | None:
-        """End of stream with reasoning still open: flush it, and return held calls ourselves.
+        """End of stream before any content: flush the reasoning and return held calls ourselves.
 
-        Called by vLLM at the `</think>` transition too; everything was handed on by then.
+        Called by vLLM at the transition to content too; everything was handed on by then.
         """
-        if self._splitter.reasoning_ended:
+        if self._content_started:
             return None
         tail = self._splitter.finish()
         if not tail.reasoning and not tail.tool_calls:

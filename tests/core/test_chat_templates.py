@@ -554,3 +554,20 @@ def test_pro_multimodal_placeholders() -> None:
         f"{formats.IM_START}user\n{image}{image}Describe {video} and {series}{formats.IM_END}\n"
         f"{GEN_OFF}"
     )
+
+
+def test_module_prints_template_path_for_chat_template_flag():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "interns1_plugin.chat_templates", "interns1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip().endswith("interns1.jinja")
+    bad = subprocess.run(
+        [sys.executable, "-m", "interns1_plugin.chat_templates", "nope"], capture_output=True
+    )
+    assert bad.returncode == 2

@@ -168,3 +168,26 @@ def test_reasoning_end_from_token_ids(parser_cls, tokenizer):
     assert on.extract_content_ids([think, 5, end, 6, 7]) == [6, 7]
     assert on.count_reasoning_tokens([5, 5, end, 6]) == 2
     assert off.reasoning_parser.is_reasoning_end([1, 2, think])
+
+
+# A call held in the reasoning with no content after it can only come back as a call from the reasoning
+# parser's end-of-stream flush; without a tool parser the non-streaming path keeps it as text.
+HELD_TO_THE_END = {"call_inside_truncated_reasoning", "call_inside_reasoning_then_no_content"}
+
+
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.name not in HELD_TO_THE_END], ids=lambda c: c.name
+)
+def test_reasoning_parser_alone_streams_like_it_parses(case, tokenizer):
+    """Without --enable-auto-tool-choice only the reasoning parser runs; the split still agrees."""
+    reasoning_only = ParserManager.get_parser(
+        reasoning_parser_name=formats.PARSER_NAME, tokenizer=tokenizer
+    )
+    kwargs = {"enable_thinking": case.thinking}
+    request = make_request(chat_template_kwargs=kwargs)
+    whole = reasoning_only(tokenizer, request.tools, chat_template_kwargs=kwargs)
+    reasoning, content, _ = whole.parse(case.output, request)
+    for pieces in chunkings(case.output):
+        parser = reasoning_only(tokenizer, request.tools, chat_template_kwargs=kwargs)
+        got_reasoning, got_content, _ = run_stream(parser, request, pieces)
+        assert (got_reasoning, got_content) == (reasoning or "", content or ""), pieces
