@@ -81,8 +81,11 @@ class VllmServer:
         log_path: str | Path | None = None,
         env: Mapping[str, str] | None = None,
         defaults: Sequence[str] = CPU_DEFAULT_ARGS,
+        use_vllm_cli: bool = False,
     ) -> None:
         self.model = str(model)
+        # `vllm serve` (what users type) needs a distribution named `vllm`; see the class doc.
+        self.use_vllm_cli = use_vllm_cli
         self.port = port if port is not None else free_port()
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
@@ -104,12 +107,13 @@ class VllmServer:
 
     def command(self) -> list[str]:
         """The argv the server is started with."""
+        if self.use_vllm_cli:
+            launcher = [str(Path(sys.executable).with_name("vllm")), "serve", self.model]
+        else:
+            launcher = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model"]
+            launcher.append(self.model)
         return [
-            sys.executable,
-            "-m",
-            "vllm.entrypoints.openai.api_server",
-            "--model",
-            self.model,
+            *launcher,
             "--host",
             LOOPBACK,
             "--port",
