@@ -5,9 +5,9 @@ inside the reasoning with no opening tag (an explicit `<think>` is accepted and 
 switches to content at `</think>`. With thinking off there is no reasoning channel at all.
 
 The model sometimes emits tool-call blocks inside its reasoning. Those are taken out of the
-reasoning and held; after `</think>` they are handed on as raw blocks just ahead of the first
-content character, so the tool-call extractor downstream turns them into calls. If the stream ends
-first (reasoning still open, or no content after it) `finish()` returns them as decoded calls.
+reasoning and held; at `</think>` they are handed on as raw blocks at the start of the content, so
+the tool-call extractor downstream turns them into calls. If the stream ends with reasoning still
+open, `finish()` returns them as decoded calls.
 """
 
 from __future__ import annotations
@@ -73,11 +73,10 @@ class ReasoningSplitter:
         return out
 
     def finish(self, *, held_calls_as_content: bool = False) -> SplitDelta:
-        """End of stream: close an open reasoning and release the calls still held.
+        """End of stream: close an open reasoning and release the calls it held.
 
-        Held calls (from a reasoning that never closed, or one followed by no content) come back
-        decoded in `tool_calls`, or, with `held_calls_as_content`, as raw blocks in `content` for
-        a downstream tool parser.
+        Held calls come back decoded in `tool_calls`, or, with `held_calls_as_content`, as raw
+        blocks in `content` for a downstream tool parser.
         """
         out = SplitDelta()
         if not self.reasoning_ended:
@@ -185,6 +184,11 @@ class ReasoningSplitter:
     def _end_reasoning(self, out: SplitDelta) -> None:
         self.reasoning_ended = True
         self._held_newline = False
+        if self._held_blocks:
+            # Content starts with the held calls; what follows them is kept as written.
+            out.content += "".join(raw for raw, _ in self._held_blocks)
+            self._held_blocks = []
+            self._strip_content_start = False
 
     # -- output -----------------------------------------------------------------------------
     def _emit_reasoning(self, text: str, out: SplitDelta) -> None:
@@ -199,18 +203,12 @@ class ReasoningSplitter:
         out.reasoning += text
 
     def _content(self, text: str) -> str:
-        """Content after `</think>` loses its leading whitespace (the model's blank line).
-
-        Calls held from the reasoning go out ahead of the first real content character, so a
-        consumer that switches to content mode on the first content it sees gets them too.
-        """
+        """Content right after `</think>` loses its leading whitespace (the model's blank line)."""
         if self.thinking and self._strip_content_start:
             text = text.lstrip(WHITESPACE)
             if not text:
                 return ""
             self._strip_content_start = False
-            text = "".join(raw for raw, _ in self._held_blocks) + text
-            self._held_blocks = []
         return text
 
 

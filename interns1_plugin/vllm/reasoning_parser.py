@@ -33,6 +33,7 @@ class InternS1ReasoningParser(ReasoningParser):
         self.thinking = thinking_enabled(kwargs.get("chat_template_kwargs"))
         self._splitter = ReasoningSplitter(thinking=self.thinking)
         self._content_started = False
+        self._calls_allowed = True
         vocab = self.vocab if tokenizer is not None else {}
         self._start_id: int | None = vocab.get(formats.THINK_START)
         self._end_id: int | None = vocab.get(formats.THINK_END)
@@ -113,6 +114,17 @@ class InternS1ReasoningParser(ReasoningParser):
         """
         return self._splitter.reasoning_ended and self._content_started
 
+    def get_streaming_fallback_content(
+        self, text: str, request: ChatCompletionRequest | ResponsesRequest
+    ) -> str | None:
+        """vLLM's last call before the end-of-stream flush while reasoning is open.
+
+        It is the only hook that shows this parser the request, so it is where `tool_choice`
+        "none" is learnt: calls held in the reasoning must not be returned then.
+        """
+        self._calls_allowed = getattr(request, "tool_choice", None) != "none"
+        return None
+
     def finish_streaming(self) -> DeltaMessage | None:
         """End of stream before any content: flush the reasoning and return held calls ourselves.
 
@@ -121,9 +133,10 @@ class InternS1ReasoningParser(ReasoningParser):
         if self._content_started:
             return None
         tail = self._splitter.finish()
-        if not tail.reasoning and not tail.tool_calls:
+        calls = tail.tool_calls if self._calls_allowed else []
+        if not tail.reasoning and not calls:
             return None
         return DeltaMessage(
             reasoning=tail.reasoning or None,
-            tool_calls=to_delta_tool_calls(tail.tool_calls, first_index=0),
+            tool_calls=to_delta_tool_calls(calls, first_index=0),
         )

@@ -33,6 +33,7 @@ class InternS1ToolParser(ToolParser):
     def __init__(self, tokenizer: TokenizerLike, tools: list[Tool] | None = None) -> None:
         super().__init__(tokenizer, tools)
         self._extractor = ToolCallExtractor()
+        self._calls_allowed = True
 
     def adjust_request(
         self, request: ChatCompletionRequest | ResponsesRequest
@@ -62,10 +63,16 @@ class InternS1ToolParser(ToolParser):
         delta_token_ids: Sequence[int],
         request: ChatCompletionRequest,
     ) -> DeltaMessage | None:
+        # vLLM strips calls from streamed deltas under tool_choice "none", but not from the
+        # end-of-stream flush: remember the choice for `finish_streaming`.
+        self._calls_allowed = getattr(request, "tool_choice", None) != "none"
         return self._to_delta(self._extractor.feed(delta_text))
 
     def finish_streaming(self) -> DeltaMessage | None:
-        return self._to_delta(self._extractor.finish())
+        step = self._extractor.finish()
+        if not self._calls_allowed:
+            step.tool_calls = []
+        return self._to_delta(step)
 
     def _to_delta(self, step: ParsedDelta) -> DeltaMessage | None:
         if not step.content and not step.tool_calls:
