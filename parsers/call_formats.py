@@ -15,6 +15,10 @@ from interns1_plugin import formats
 from interns1_plugin.parsers.events import ToolCall
 from interns1_plugin.parsers.markers import WHITESPACE, could_become
 
+#: Whitespace the opening of a block may hold (after the start marker, after the header). The
+#: model writes a newline or a space; a longer run means the marker was not opening a call.
+MAX_OPENING_GAP = 64
+
 
 class Opening(Enum):
     """Verdict on the text right after a block's start marker."""
@@ -40,13 +44,17 @@ class BlockFormat:
         end marker that may never come.
         """
         pos = _skip_whitespace(block, len(self.start))
+        if pos is None:
+            return Opening.NOT_A_CALL, 0
         if self.header is not None:
-            rest = block[pos:]
+            rest = block[pos : pos + len(self.header)]
             if could_become(rest, self.header):
                 return Opening.NEED_MORE, 0
-            if not rest.startswith(self.header):
+            if rest != self.header:
                 return Opening.NOT_A_CALL, 0
             pos = _skip_whitespace(block, pos + len(self.header))
+            if pos is None:
+                return Opening.NOT_A_CALL, 0
         if pos >= len(block):
             return Opening.NEED_MORE, 0
         if block[pos] != "{":
@@ -62,13 +70,63 @@ class BlockFormat:
 ACTION_FORMAT = BlockFormat(formats.ACTION_START, formats.ACTION_END, formats.PLUGIN)
 QWEN_FORMAT = BlockFormat(formats.TOOL_CALL_START, formats.TOOL_CALL_END)
 ALL_FORMATS: tuple[BlockFormat, ...] = (ACTION_FORMAT, QWEN_FORMAT)
-FORMAT_BY_START = {f.start: f for f in ALL_FORMATS}
 
 
-def _skip_whitespace(text: str, pos: int) -> int:
+def _skip_whitespace(text: str, pos: int) -> int | None:
+    """Position after a whitespace run, or None when the run is longer than allowed."""
+    limit = pos + MAX_OPENING_GAP
     while pos < len(text) and text[pos] in WHITESPACE:
+        if pos == limit:
+            return None
         pos += 1
     return pos
+
+
+class OpenBlock:
+    """A block being received: appends are O(1) and the end-marker search reads only new text.
+
+    Keeping the block in one growing string would copy it on every streamed token, which makes a
+    long call quadratic.
+    """
+
+    def __init__(self, fmt: BlockFormat, text: str) -> None:
+        self.fmt = fmt
+        self._parts = [text]
+        self.payload_start = 0  # set once the opening is accepted
+        self._window = ""  # text not yet searched, plus a tail that may hold a split marker
+        self._window_start = 0
+
+    def append(self, text: str) -> None:
+        self._parts.append(text)
+        if self.payload_start:
+            self._window += text
+
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0]
+
+    def check_opening(self) -> Opening:
+        verdict, payload_start = self.fmt.check_opening(self.text())
+        if verdict is Opening.VALID:
+            self.payload_start = self._window_start = payload_start
+            self._window = self.text()[payload_start:]
+        return verdict
+
+    def find(self, markers: tuple[str, ...]) -> tuple[int, str] | None:
+        """Earliest of `markers` after the payload start, as (position in block, marker)."""
+        best: tuple[int, str] | None = None
+        for marker in markers:
+            pos = self._window.find(marker)
+            if pos >= 0 and (best is None or pos < best[0]):
+                best = (pos, marker)
+        if best is not None:
+            return self._window_start + best[0], best[1]
+        keep = max(len(m) for m in markers) - 1
+        cut = max(0, len(self._window) - keep)
+        self._window = self._window[cut:]
+        self._window_start += cut
+        return None
 
 
 def _reject_constant(name: str) -> None:

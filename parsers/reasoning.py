@@ -18,6 +18,7 @@ from interns1_plugin import formats
 from interns1_plugin.parsers.call_formats import (
     ALL_FORMATS,
     BlockFormat,
+    OpenBlock,
     Opening,
     decode_call,
 )
@@ -52,9 +53,7 @@ class ReasoningSplitter:
         # 0: an explicit `<think>` may come; 1: one leading newline may come; 2: in the body.
         self._opening_phase = 0
         self._held_newline = False  # one trailing "\n" of reasoning, dropped if reasoning ends
-        self._block: BlockFormat | None = None
-        self._payload_start = 0
-        self._end_search_from = 0
+        self._block: OpenBlock | None = None
         self._held_blocks: list[tuple[str, ToolCall]] = []
         self._strip_content_start = True
 
@@ -64,7 +63,10 @@ class ReasoningSplitter:
         if self.reasoning_ended:
             out.content = self._content(text)
             return out
-        self._buffer += text
+        if self._block is not None:
+            self._block.append(text)
+        else:
+            self._buffer += text
         while not self.reasoning_ended and self._step(out, final=False):
             pass
         if self.reasoning_ended and self._buffer:
@@ -114,8 +116,8 @@ class ReasoningSplitter:
             self._buffer = self._buffer[len(marker) :]
             self._end_reasoning(out)
             return False
-        self._block = self._formats[marker]
-        self._payload_start = 0
+        self._block = OpenBlock(self._formats[marker], self._buffer)
+        self._buffer = ""
         return True
 
     def _consume_opening(self, final: bool) -> bool:
@@ -136,49 +138,46 @@ class ReasoningSplitter:
         return True
 
     def _advance_block(self, out: SplitDelta, final: bool) -> bool:
-        fmt, block = self._block, self._buffer
-        assert fmt is not None
-        if self._payload_start == 0:
-            verdict, payload_start = fmt.check_opening(block)
+        block = self._block
+        assert block is not None
+        fmt = block.fmt
+        if not block.payload_start:
+            verdict = block.check_opening()
             if verdict is Opening.NEED_MORE and not final:
                 return False
             if verdict is not Opening.VALID:
                 self._emit_reasoning(fmt.start, out)
-                self._buffer = block[len(fmt.start) :]
+                self._buffer = block.text()[len(fmt.start) :]
                 self._block = None
                 return True
-            self._payload_start = payload_start
-            self._end_search_from = payload_start
         # A block inside reasoning ends at its end marker, or unterminated at `</think>`.
-        end = block.find(fmt.end, self._end_search_from)
-        think_end = block.find(formats.THINK_END, self._end_search_from)
-        if think_end >= 0 and (end < 0 or think_end < end):
-            self._close_block(block[:think_end], terminated=False, out=out)
-            self._buffer = block[think_end:]
-            return True
-        if end >= 0:
-            self._close_block(block[: end + len(fmt.end)], terminated=True, out=out)
-            self._buffer = block[end + len(fmt.end) :]
-            return True
-        if final:
-            self._close_block(block, terminated=False, out=out)
-            self._buffer = ""
+        found = block.find((fmt.end, formats.THINK_END))
+        if found is None:
+            if final:
+                self._close_block(block.text(), terminated=False, out=out)
             return False
-        longest = max(len(fmt.end), len(formats.THINK_END))
-        self._end_search_from = max(self._end_search_from, len(block) - longest + 1)
-        return False
+        text = block.text()
+        pos, marker = found
+        if marker == formats.THINK_END:
+            self._close_block(text[:pos], terminated=False, out=out)
+            self._buffer = text[pos:]
+        else:
+            self._close_block(text[: pos + len(marker)], terminated=True, out=out)
+            self._buffer = text[pos + len(marker) :]
+        return True
 
-    def _close_block(self, block: str, *, terminated: bool, out: SplitDelta) -> None:
-        fmt = self._block
-        assert fmt is not None
+    def _close_block(self, text: str, *, terminated: bool, out: SplitDelta) -> None:
+        block = self._block
+        assert block is not None
         self._block = None
-        payload_end = len(block) - len(fmt.end) if terminated else len(block)
-        payload = block[self._payload_start : payload_end]
+        fmt = block.fmt
+        payload_end = len(text) - len(fmt.end) if terminated else len(text)
+        payload = text[block.payload_start : payload_end]
         call = decode_call(payload)
         if call is None:
-            self._emit_reasoning(block, out)
+            self._emit_reasoning(text, out)
             return
-        raw = block if terminated else fmt.wrap(payload)
+        raw = text if terminated else fmt.wrap(payload)
         self._held_blocks.append((raw, call))
 
     def _end_reasoning(self, out: SplitDelta) -> None:

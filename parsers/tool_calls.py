@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from interns1_plugin.parsers.call_formats import (
     ALL_FORMATS,
-    FORMAT_BY_START,
     BlockFormat,
+    OpenBlock,
     Opening,
     decode_call,
 )
@@ -29,10 +29,8 @@ class ToolCallExtractor:
     def __init__(self, block_formats: tuple[BlockFormat, ...] = ALL_FORMATS) -> None:
         self._scanner = MarkerScanner(f.start for f in block_formats)
         self._formats = {f.start: f for f in block_formats}
-        self._buffer = ""
-        self._block: BlockFormat | None = None
-        self._payload_start = 0
-        self._end_search_from = 0
+        self._buffer = ""  # text not yet emitted: at most a partial start marker between steps
+        self._block: OpenBlock | None = None
         self._pending_whitespace = ""
         self._content_started = False
 
@@ -41,7 +39,10 @@ class ToolCallExtractor:
         out = ParsedDelta()
         if not text:
             return out
-        self._buffer += text
+        if self._block is not None:
+            self._block.append(text)
+        else:
+            self._buffer += text
         while self._step(out):
             pass
         return out
@@ -49,17 +50,17 @@ class ToolCallExtractor:
     def finish(self) -> ParsedDelta:
         """Flush at end of stream: an open block becomes a call only if its JSON is complete."""
         out = ParsedDelta()
-        if self._block is not None:
-            block, fmt = self._buffer, self._block
-            verdict, payload_start = fmt.check_opening(block)
-            call = decode_call(block[payload_start:]) if verdict is Opening.VALID else None
+        block = self._block
+        if block is not None:
+            self._block = None
+            text = block.text()
+            verdict = block.check_opening() if not block.payload_start else Opening.VALID
+            call = decode_call(text[block.payload_start :]) if verdict is Opening.VALID else None
             if call is not None:
                 self._emit_call(call, out)
             else:
-                self._emit_text(block, out)
-            self._block = None
-        else:
-            self._emit_text(self._buffer, out)
+                self._emit_text(text, out)
+        self._emit_text(self._buffer, out)
         self._buffer = ""
         self._pending_whitespace = ""
         return out
@@ -67,48 +68,46 @@ class ToolCallExtractor:
     # -- state machine ----------------------------------------------------------------------
     def _step(self, out: ParsedDelta) -> bool:
         """Advance once; False when more input is needed."""
-        if self._block is None:
-            found = self._scanner.search(self._buffer)
-            if found is None:
-                keep = self._scanner.partial_suffix(self._buffer)
-                cut = len(self._buffer) - keep
-                self._emit_text(self._buffer[:cut], out)
-                self._buffer = self._buffer[cut:]
-                return False
-            pos, marker = found
-            self._emit_text(self._buffer[:pos], out)
-            self._buffer = self._buffer[pos:]
-            self._block = self._formats[marker]
-            self._payload_start = 0
-            self._end_search_from = len(marker)
-            return True
-        return self._advance_block(out)
+        if self._block is not None:
+            return self._advance_block(out)
+        found = self._scanner.search(self._buffer)
+        if found is None:
+            keep = self._scanner.partial_suffix(self._buffer)
+            cut = len(self._buffer) - keep
+            self._emit_text(self._buffer[:cut], out)
+            self._buffer = self._buffer[cut:]
+            return False
+        pos, marker = found
+        self._emit_text(self._buffer[:pos], out)
+        self._block = OpenBlock(self._formats[marker], self._buffer[pos:])
+        self._buffer = ""
+        return True
 
     def _advance_block(self, out: ParsedDelta) -> bool:
-        fmt, block = self._block, self._buffer
-        assert fmt is not None
-        if self._payload_start == 0:
-            verdict, payload_start = fmt.check_opening(block)
+        block = self._block
+        assert block is not None
+        fmt = block.fmt
+        if not block.payload_start:
+            verdict = block.check_opening()
             if verdict is Opening.NEED_MORE:
                 return False
             if verdict is Opening.NOT_A_CALL:
                 # The start marker is text; what follows it is scanned again.
                 self._emit_text(fmt.start, out)
-                self._buffer = block[len(fmt.start) :]
+                self._buffer = block.text()[len(fmt.start) :]
                 self._block = None
                 return True
-            self._payload_start = payload_start
-            self._end_search_from = payload_start
-        end = block.find(fmt.end, self._end_search_from)
-        if end < 0:
-            self._end_search_from = max(self._end_search_from, len(block) - len(fmt.end) + 1)
+        found = block.find((fmt.end,))
+        if found is None:
             return False
-        call = decode_call(block[self._payload_start : end])
+        end = found[0]
+        text = block.text()
+        call = decode_call(text[block.payload_start : end])
         if call is not None:
             self._emit_call(call, out)
         else:
-            self._emit_text(block[: end + len(fmt.end)], out)
-        self._buffer = block[end + len(fmt.end) :]
+            self._emit_text(text[: end + len(fmt.end)], out)
+        self._buffer = text[end + len(fmt.end) :]
         self._block = None
         return True
 
@@ -140,4 +139,3 @@ def extract_tool_calls(text: str) -> tuple[str, list[ToolCall]]:
     return result.content, result.tool_calls
 
 
-__all__ = ["ToolCallExtractor", "extract_tool_calls", "FORMAT_BY_START"]
