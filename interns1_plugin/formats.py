@@ -40,6 +40,14 @@ IMG_END: Final = "</img>"
 IMG_CONTEXT: Final = "<IMG_CONTEXT>"
 VIDEO_PLACEHOLDER: Final = "<video>"
 IMAGE_SEQ_LENGTH: Final = 256
+#: Label before each video frame's image in the prompt (1-based index).
+FRAME_LABEL: Final = "Frame{index}: "
+QUAD_START: Final = "<quad>"
+QUAD_END: Final = "</quad>"
+REF_START: Final = "<ref>"
+REF_END: Final = "</ref>"
+BOX_START: Final = "<box>"
+BOX_END: Final = "</box>"
 
 # --- vision (Intern-S1-Pro, Qwen3-VL style) ---------------------------------------------------
 VISION_START: Final = "<|vision_start|>"
@@ -48,6 +56,23 @@ IMAGE_PAD: Final = "<|image_pad|>"
 VIDEO_PAD: Final = "<|video_pad|>"
 PRO_IMAGE_TOKEN_ID: Final = 151655
 PRO_VIDEO_TOKEN_ID: Final = 151656
+
+# --- the other added tokens of the Qwen vocabulary the Intern-S1 tokenizer keeps ------------
+QWEN_OTHER_ADDED_TOKENS: Final = (
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_pad|>",
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+)
 
 # --- scientific spans (dynamic tokenizer) -----------------------------------------------------
 SMILES_START: Final = "<SMILES>"

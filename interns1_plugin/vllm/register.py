@@ -31,11 +31,7 @@ def _logger() -> logging.Logger:
     return init_logger("vllm.plugins.interns1")
 
 
-def register() -> None:
-    """Register the plugin's parsers with vLLM; a no-op without vLLM or when already done."""
-    global _registered
-    if _registered or importlib.util.find_spec("vllm") is None:
-        return
+def _register_parsers() -> None:
     from vllm.reasoning import ReasoningParserManager
     from vllm.tool_parsers import ToolParserManager
 
@@ -43,9 +39,40 @@ def register() -> None:
         ReasoningParserManager.register_lazy_module(name, module, cls)
     for name, (module, cls) in TOOL_PARSERS.items():
         ToolParserManager.register_lazy_module(name, module, cls)
-    _registered = True
     _logger().info(
         "interns1-plugin registered reasoning parsers %s and tool parsers %s",
         sorted(REASONING_PARSERS),
         sorted(TOOL_PARSERS),
     )
+
+
+def _register_configs() -> None:
+    """Config classes where vLLM looks first, so they win even under --trust-remote-code.
+
+    vLLM consults its own config registry before transformers' AutoConfig and then treats the
+    class as local code; transformers' Auto* registration covers the tokenizer and processor
+    lookups that follow.
+    """
+    from vllm.transformers_utils.config import _CONFIG_REGISTRY
+
+    from interns1_plugin.configs import InternS1Config, register_with_transformers
+
+    register_with_transformers()
+    _CONFIG_REGISTRY[InternS1Config.model_type] = InternS1Config
+
+
+def register() -> None:
+    """Register the plugin with vLLM; a no-op without vLLM or when already done.
+
+    Runs in every vLLM process (API server, engine core, workers): a registration made only in
+    the parent is not seen by the workers.
+    """
+    global _registered
+    if _registered or importlib.util.find_spec("vllm") is None:
+        return
+    from interns1_plugin.vllm.models import register_models
+
+    _register_parsers()
+    _register_configs()
+    register_models(_logger())
+    _registered = True

@@ -1,0 +1,112 @@
+"""Video frames for Intern-S1: a bounded number of evenly spaced frames, each one 448x448 tile.
+
+The official video config samples nothing (`do_sample_frames: false`), so every decoded frame
+becomes 256 tokens and a long video runs a server out of memory. Here a video is always cut down
+to at most `num_frames` frames (32 by default) *before* decoding: decord's `VideoReader` seeks to
+the chosen indices with `get_batch`, so the cost follows the number of frames kept, not the
+length of the file. Indices are the centres of `num_frames` equal segments, as InternVL's own
+video loader picks them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from interns1_plugin.processing.image import DEFAULT_TILING, TilingConfig, resize_frames
+
+DEFAULT_NUM_FRAMES = 32
+
+#: A file path / file object (decoded with decord), a `(T, H, W, 3)` uint8 array or tensor, or
+#: a sequence of frames (PIL images or `(H, W, 3)` arrays).
+VideoInput = str | os.PathLike | io.IOBase | np.ndarray | torch.Tensor | Sequence[Any]
+
+
+class VideoFrames(NamedTuple):
+    """Normalised frames `(num_frames, 3, tile, tile)` float32 and the source indices used."""
+
+    pixel_values: torch.Tensor
+    indices: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.pixel_values.shape[0])
+
+
+def sample_indices(total_frames: int, num_frames: int = DEFAULT_NUM_FRAMES) -> np.ndarray:
+    """Indices of at most `num_frames` frames spread evenly over `total_frames`.
+
+    Short videos keep every frame; longer ones take the centre frame of each of `num_frames`
+    equal segments, so the first and last stretches are represented alike.
+    """
+    if total_frames <= 0:
+        raise ValueError(f"a video needs at least one frame, got {total_frames}")
+    if num_frames <= 0:
+        raise ValueError(f"num_frames must be positive, got {num_frames}")
+    if total_frames <= num_frames:
+        return np.arange(total_frames, dtype=np.int64)
+    step = total_frames / num_frames
+    return ((np.arange(num_frames) + 0.5) * step).astype(np.int64)
+
+
+def _is_file(video: Any) -> bool:
+    return isinstance(video, (str, os.PathLike, io.IOBase))
+
+
+def _decode(video: str | os.PathLike | io.IOBase, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode only the sampled frames of a file with decord."""
+    try:
+        from decord import VideoReader, cpu
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "decoding video files needs decord (`pip install decord`); "
+            "pass decoded frames as a (T, H, W, 3) uint8 array instead"
+        ) from err
+    source = os.fspath(video) if isinstance(video, (str, os.PathLike)) else video
+    reader = VideoReader(source, ctx=cpu(0))
+    indices = sample_indices(len(reader), num_frames)
+    return reader.get_batch(indices.tolist()).asnumpy(), indices
+
+
+def select_frames(
+    video: VideoInput, num_frames: int = DEFAULT_NUM_FRAMES
+) -> tuple[Any, np.ndarray]:
+    """The sampled frames of any accepted video input, and their indices in the source."""
+    if _is_file(video):
+        return _decode(video, num_frames)
+    if isinstance(video, torch.Tensor):
+        video = video.detach().cpu().numpy()
+    if isinstance(video, np.ndarray):
+        if video.ndim != 4:
+            raise ValueError(f"expected a (T, H, W, C) array, got shape {video.shape}")
+        indices = sample_indices(video.shape[0], num_frames)
+        return video[indices], indices
+    frames = list(video)
+    indices = sample_indices(len(frames), num_frames)
+    return [frames[i] for i in indices], indices
+
+
+def preprocess_video(
+    video: VideoInput,
+    num_frames: int = DEFAULT_NUM_FRAMES,
+    config: TilingConfig = DEFAULT_TILING,
+) -> VideoFrames:
+    """Sample, resize and normalise one video into single-tile frames (`config` sets the tile
+    size and normalisation; frames are never cut into a grid)."""
+    frames, indices = select_frames(video, num_frames)
+    return VideoFrames(resize_frames(frames, config), indices)
+
+
+__all__ = [
+    "DEFAULT_NUM_FRAMES",
+    "VideoFrames",
+    "VideoInput",
+    "preprocess_video",
+    "sample_indices",
+    "select_frames",
+]

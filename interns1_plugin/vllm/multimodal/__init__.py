@@ -1,0 +1,1 @@
+"""vLLM multimodal processing (placeholder expansion, pixels, profiling inputs) for Intern-S1."""
