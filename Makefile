@@ -11,7 +11,7 @@ env: $(STAMP)
 # Engines first (vLLM's CPU build, LMDeploy's Python side), then the plugin in editable mode.
 $(STAMP): .ci/setup-env.sh pyproject.toml
 	bash .ci/setup-env.sh
-	$(PY) -m pip install -q -e '.[vllm,lmdeploy,test,bench]'
+	$(PY) -m pip install -q -e '.[vllm,lmdeploy,chem,test,bench]'
 	touch $(STAMP)
 
 lint: env
@@ -30,6 +30,7 @@ demo: env
 bench: env
 	$(PY) benchmarks/parsers.py
 	$(PY) benchmarks/preprocess.py
+	$(PY) benchmarks/tokenizer.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

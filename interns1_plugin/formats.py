@@ -86,7 +86,9 @@ FASTA_END: Final = "</FASTA>"
 MOLFORMULA_START: Final = "<MOLFORMULA>"
 MOLFORMULA_END: Final = "</MOLFORMULA>"
 SMILES_AUTO_DETECT: Final = "<SMILES_AUTO_DETECT>"
+SMILES_AUTO_DETECT_END: Final = "</SMILES_AUTO_DETECT>"
 FASTA_AUTO_DETECT: Final = "<FASTA_AUTO_DETECT>"
+FASTA_AUTO_DETECT_END: Final = "</FASTA_AUTO_DETECT>"
 
 # --- generation defaults (generation_config.json of the published checkpoints) ----------------
 BOS_TOKEN_ID: Final = 151643

@@ -47,7 +47,7 @@ def _register_parsers() -> None:
 
 
 def _register_configs() -> None:
-    """Config classes where vLLM looks first, so they win even under --trust-remote-code.
+    """Config and tokenizer classes where vLLM looks first, so they win under --trust-remote-code.
 
     vLLM consults its own config registry before transformers' AutoConfig and then treats the
     class as local code; transformers' Auto* registration covers the tokenizer and processor
@@ -55,9 +55,11 @@ def _register_configs() -> None:
     """
     from vllm.transformers_utils.config import _CONFIG_REGISTRY
 
+    from interns1_plugin import tokenizer
     from interns1_plugin.configs import InternS1Config, register_with_transformers
 
     register_with_transformers()
+    tokenizer.register_with_transformers()
     _CONFIG_REGISTRY[InternS1Config.model_type] = InternS1Config
 
 
