@@ -22,9 +22,9 @@ from interns1_plugin.processing.image import DEFAULT_TILING, TilingConfig, resiz
 
 DEFAULT_NUM_FRAMES = 32
 
-#: A file path / file object (decoded with decord), a `(T, H, W, 3)` uint8 array or tensor, or
-#: a sequence of frames (PIL images or `(H, W, 3)` arrays).
-VideoInput = str | os.PathLike | io.IOBase | np.ndarray | torch.Tensor | Sequence[Any]
+#: A file path, file object or the file's bytes (decoded with decord), a `(T, H, W, 3)` uint8
+#: array or tensor, or a sequence of frames (PIL images or `(H, W, 3)` arrays).
+VideoInput = str | os.PathLike | io.IOBase | bytes | np.ndarray | torch.Tensor | Sequence[Any]
 
 
 class VideoFrames(NamedTuple):
@@ -55,22 +55,62 @@ def sample_indices(total_frames: int, num_frames: int = DEFAULT_NUM_FRAMES) -> n
 
 
 def _is_file(video: Any) -> bool:
-    return isinstance(video, (str, os.PathLike, io.IOBase))
+    return isinstance(video, (str, os.PathLike, io.IOBase, bytes))
 
 
-def _decode(video: str | os.PathLike | io.IOBase, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Decode only the sampled frames of a file with decord."""
+class DecodedVideo(NamedTuple):
+    """The sampled frames of a video file, `(T, H, W, 3)` uint8, and what the file holds."""
+
+    frames: np.ndarray
+    indices: np.ndarray
+    total_frames: int
+
+
+def _decord() -> Any:
     try:
-        from decord import VideoReader, cpu
+        import decord
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
             "decoding video files needs decord (`pip install decord`); "
             "pass decoded frames as a (T, H, W, 3) uint8 array instead"
         ) from err
-    source = os.fspath(video) if isinstance(video, (str, os.PathLike)) else video
-    reader = VideoReader(source, ctx=cpu(0))
-    indices = sample_indices(len(reader), num_frames)
-    return reader.get_batch(indices.tolist()).asnumpy(), indices
+    return decord
+
+
+def _open_reader(source: str | io.IOBase) -> Any:
+    """decord's reader; a file it cannot read is the caller's bad input, hence ValueError."""
+    decord = _decord()
+    try:
+        return decord.VideoReader(source, ctx=decord.cpu(0))
+    except (RuntimeError, decord.DECORDError):
+        raise ValueError(
+            "the video could not be decoded: it is corrupt, truncated or not a video format "
+            "the decoder reads"
+        ) from None
+
+
+def decode_video(
+    video: str | os.PathLike | io.IOBase | bytes, num_frames: int | None = DEFAULT_NUM_FRAMES
+) -> DecodedVideo:
+    """Decode only the sampled frames (every frame when `num_frames` is None) with decord.
+
+    Every way a file can be unusable (empty, corrupt, no frames, undecodable frames) raises
+    ValueError, so a server answers a bad upload with a client error instead of a crash.
+    """
+    if isinstance(video, bytes):
+        if not len(video):
+            raise ValueError("the video is empty (0 bytes)")
+        video = io.BytesIO(video)
+    reader = _open_reader(os.fspath(video) if isinstance(video, str | os.PathLike) else video)
+    total = len(reader)
+    if total <= 0:
+        raise ValueError("the video has no frames")
+    indices = sample_indices(total, total if num_frames is None else num_frames)
+    try:
+        frames = reader.get_batch(indices.tolist()).asnumpy()
+    except (RuntimeError, _decord().DECORDError):
+        raise ValueError("the video's frames could not be decoded: the file is corrupt") from None
+    return DecodedVideo(frames, indices, total)
 
 
 def select_frames(
@@ -78,7 +118,8 @@ def select_frames(
 ) -> tuple[Any, np.ndarray]:
     """The sampled frames of any accepted video input, and their indices in the source."""
     if _is_file(video):
-        return _decode(video, num_frames)
+        decoded = decode_video(video, num_frames)
+        return decoded.frames, decoded.indices
     if isinstance(video, torch.Tensor):
         video = video.detach().cpu().numpy()
     if isinstance(video, np.ndarray):
@@ -104,8 +145,10 @@ def preprocess_video(
 
 __all__ = [
     "DEFAULT_NUM_FRAMES",
+    "DecodedVideo",
     "VideoFrames",
     "VideoInput",
+    "decode_video",
     "preprocess_video",
     "sample_indices",
     "select_frames",

@@ -5,6 +5,10 @@ torchvision): pixels come from `interns1_plugin.processing` (tiling, frame sampl
 expanded prompt text from its `prompt` module, so vLLM, LMDeploy and transformers see the same
 tiles and the same placeholder text. vLLM tokenizes the prompt itself; this module only swaps each
 template placeholder (`<IMG_CONTEXT>` per image, `<video>` per video) for its expansion.
+
+Importing it also adapts vLLM's media loading (in the API server, where requests are parsed):
+video files are decoded by the plugin (`InternS1VideoLoader`) and oversized images are refused
+by vLLM's own pixel bound with a client error (`defer_image_bomb_check_to_vllm`).
 """
 
 from __future__ import annotations
@@ -12,8 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image
 from transformers import BatchFeature
+from vllm import envs
 from vllm.config.multimodal import MultiModalDummyOptions
 from vllm.inputs import MultiModalDataDict
 from vllm.multimodal.inputs import MultiModalFieldConfig, MultiModalKwargsItems
@@ -34,11 +41,74 @@ from vllm.multimodal.processing import (
     PromptUpdateDetails,
     cached_encode,
 )
+from vllm.multimodal.video import VIDEO_LOADER_REGISTRY, VideoLoader
+from vllm.multimodal.video_decoders import check_frame_pixel_limit
 
 from interns1_plugin import formats
 from interns1_plugin.processing.image import TilingConfig, count_tiles, tile_image
 from interns1_plugin.processing.prompt import image_placeholder, video_placeholder
-from interns1_plugin.processing.video import DEFAULT_NUM_FRAMES, preprocess_video
+from interns1_plugin.processing.video import DEFAULT_NUM_FRAMES, decode_video, preprocess_video
+
+#: Name of the plugin's video loader in vLLM's registry.
+VIDEO_BACKEND = "interns1"
+#: `video_processor_type` of Intern-S1 / mini checkpoints: vLLM picks the loader by this name.
+VIDEO_PROCESSOR_TYPES = ("InternVLVideoProcessor", "InternS1VideoProcessor")
+
+
+def defer_image_bomb_check_to_vllm() -> None:
+    """Let vLLM's pixel bound, not PIL's, refuse oversized images, so clients get HTTP 400.
+
+    vLLM reads an image's header, compares width x height with `VLLM_MAX_IMAGE_PIXELS` and raises
+    ValueError (400) before any pixel is decoded. PIL's own decompression-bomb guard fires earlier,
+    inside `Image.open`, for images over twice its limit (the same 179M pixels by default), with
+    an exception vLLM does not translate: a 20000x20000 PNG got a 500. While vLLM's bound is on,
+    PIL's guard adds no protection, so it is switched off; with `VLLM_MAX_IMAGE_PIXELS<=0` it stays.
+    """
+    if envs.VLLM_MAX_IMAGE_PIXELS > 0:
+        Image.MAX_IMAGE_PIXELS = None
+
+
+def _frame_size(data: bytes) -> tuple[int, int] | None:
+    """Frame width and height from the container header, or None when OpenCV cannot tell.
+
+    decord has no way to read the size without decoding a frame; vLLM's own loader reads it
+    this way. The capture is left to the garbage collector, as vLLM does: OpenCV crashes the
+    process when `release()` is called on a capture opened over a Python stream.
+    """
+    try:
+        from vllm.multimodal.video_decoders.opencv import OpenCVVideoBackendMixin, cv2
+
+        capture = OpenCVVideoBackendMixin.open_video_capture(data)
+    except (ImportError, ValueError):
+        return None
+    return int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+
+
+@VIDEO_LOADER_REGISTRY.register(VIDEO_BACKEND, video_processor=VIDEO_PROCESSOR_TYPES)
+class InternS1VideoLoader(VideoLoader):
+    """vLLM's video loader for Intern-S1: the plugin's decord decoding and frame sampling.
+
+    vLLM's default (OpenCV) loader picks frames with its own spacing, so the frames the model saw
+    differed from LMDeploy's and transformers' (the plugin's segment centres). Here the file is
+    decoded as everywhere else: only the sampled frames, by index. `num_frames` is vLLM's
+    `media_io_kwargs` value (32 by default, -1 for every frame); the processor then keeps at most
+    its own `num_frames` of them. Other `media_io_kwargs` (fps, ...) are ignored.
+    """
+
+    @classmethod
+    def load_bytes(
+        cls, data: bytes, num_frames: int = DEFAULT_NUM_FRAMES, **kwargs: Any
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        size = _frame_size(data) if data else None
+        if size is not None:
+            check_frame_pixel_limit(*size)  # vLLM's bound, before a frame is decoded
+        video = decode_video(data, num_frames if num_frames > 0 else None)
+        return video.frames, {
+            "total_num_frames": video.total_frames,
+            "frames_indices": video.indices.tolist(),
+            "video_backend": VIDEO_BACKEND,
+            "do_sample_frames": False,
+        }
 
 
 class InternS1ProcessingInfo(BaseProcessingInfo):
@@ -225,3 +295,7 @@ class InternS1MultiModalProcessor(BaseMultiModalProcessor[InternS1ProcessingInfo
                 modality="video", target=encode(formats.VIDEO_PLACEHOLDER), replacement=video
             ),
         ]
+
+
+# In the API server this module is imported before the first request is parsed.
+defer_image_bomb_check_to_vllm()
