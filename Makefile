@@ -31,6 +31,7 @@ bench: env
 	$(PY) benchmarks/parsers.py
 	$(PY) benchmarks/preprocess.py
 	$(PY) benchmarks/tokenizer.py
+	$(PY) benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -131,6 +131,28 @@ VARIANTS: dict[str, TinyVariant] = {MINI.name: MINI, S1.name: S1}
 _VOCAB_MULTIPLE = 64
 _FP8_BLOCK = 128
 _FP8_MAX = 448.0  # largest finite float8_e4m3fn value
+
+
+def fp8_variant(variant: TinyVariant) -> TinyVariant:
+    """`variant` at the widths block-FP8 (128x128) accepts; what `fp8=True` builds.
+
+    vLLM requires every shard of a fused q/k/v or gate/up projection but the last to fill whole
+    128-row blocks, the fused-MoE gate/up width to be a multiple of 128, and the GPU kernels
+    quantize activations in groups of 128 along the hidden size. So the FP8 variant has a
+    128-wide hidden size, 4 query and 4 key/value heads of 32 and 128-wide MLPs; the ViT and
+    the vocabulary keep their widths (they stay unquantized). Build a non-FP8 checkpoint from
+    the returned variant to get the same weights in bfloat16 or float32.
+    """
+    block = _FP8_BLOCK
+    return replace(
+        variant,
+        text_hidden=block,
+        text_heads=block // variant.head_dim,
+        text_kv_heads=block // variant.head_dim,
+        text_intermediate=block,
+        moe_intermediate=block,
+    )
+
 
 # --- tokenizer -------------------------------------------------------------------------------
 
@@ -656,7 +678,8 @@ def build_tiny_interns1(
     """Write a loadable tiny Intern-S1 checkpoint into `out_dir` and return its path.
 
     `variant` is "mini" or "s1" (or a `TinyVariant`). `fp8` stores the language model's linear
-    weights block-quantized with a `quantization_config`, as the FP8 repositories do.
+    weights block-quantized with a `quantization_config`, as the FP8 repositories do, at the
+    widths of `fp8_variant(variant)`.
     `with_auto_map` adds the published `auto_map` (without its Python files) for tests of the
     remote-code paths. Output bytes are deterministic for the same arguments.
     """
@@ -665,6 +688,8 @@ def build_tiny_interns1(
     from interns1_plugin.chat_templates import read_template
 
     spec = VARIANTS[variant] if isinstance(variant, str) else variant
+    if fp8:
+        spec = fp8_variant(spec)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -705,6 +730,7 @@ __all__ = [
     "build_tiny_interns1",
     "checkpoint_tensors",
     "fp8_quantization_config",
+    "fp8_variant",
     "generation_config",
     "model_config",
     "preprocessor_config",

@@ -39,6 +39,7 @@ from interns1_plugin.formats import (  # noqa: E402
 from interns1_plugin.testing.tiny_interns1 import (  # noqa: E402
     VARIANTS,
     build_tiny_interns1,
+    fp8_variant,
     write_byte_level_tokenizer,
 )
 
@@ -212,7 +213,10 @@ def test_vision_variant_tensors(checkpoint):
 
 def test_fp8_knob_writes_block_scales(tmp_path):
     path = build_tiny_interns1(tmp_path / "fp8", "s1", fp8=True)
-    plain = checkpoint_tensors(build_tiny_interns1(tmp_path / "plain", "s1", dtype="float32"))
+    same_widths = fp8_variant(VARIANTS["s1"])
+    plain = checkpoint_tensors(
+        build_tiny_interns1(tmp_path / "plain", same_widths, dtype="float32")
+    )
     tensors = checkpoint_tensors(path)
     config = read_json(path / "config.json")["quantization_config"]
     assert config["quant_method"] == "fp8" and config["weight_block_size"] == [128, 128]
