@@ -83,15 +83,23 @@ def _result(prompt_ids: list[int], tokens: list[int], tops: list[dict[int, float
     }
 
 
-def run_vllm(model_dir: Path) -> dict[str, dict]:
-    """Greedy generation with logprobs through `vllm.LLM`, in this (child) process."""
+def run_vllm(model_dir: Path, *, builtin: bool = False) -> dict[str, dict]:
+    """Greedy generation with logprobs through `vllm.LLM`, in this (child) process.
+
+    `builtin` keeps vLLM's own Intern-S1 model (it imports torchvision: GPU machines only).
+    """
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    if builtin:
+        from interns1_plugin.vllm.models import KEEP_BUILTIN_ENV
+
+        os.environ[KEEP_BUILTIN_ENV] = "1"
     from vllm import LLM, ModelRegistry, SamplingParams
 
     from interns1_plugin.configs import register_with_transformers
 
     register_with_transformers()
-    ModelRegistry.register_model(ARCHITECTURE, MODEL_CLASS)
+    if not builtin:
+        ModelRegistry.register_model(ARCHITECTURE, MODEL_CLASS)
     llm = LLM(
         model=str(model_dir),
         dtype="float32",
@@ -231,4 +239,5 @@ def test_registration_takes_over_the_builtin(monkeypatch: pytest.MonkeyPatch) ->
 
 
 if __name__ == "__main__":
-    Path(sys.argv[2]).write_text(json.dumps(run_vllm(Path(sys.argv[1]))))
+    builtin = sys.argv[3:] == ["builtin"]
+    Path(sys.argv[2]).write_text(json.dumps(run_vllm(Path(sys.argv[1]), builtin=builtin)))
