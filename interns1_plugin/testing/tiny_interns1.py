@@ -269,6 +269,194 @@ def write_byte_level_tokenizer(out: Path) -> TokenizerFiles:
     return TokenizerFiles(size=tokenizer.get_vocab_size(with_added_tokens=True), token_ids=ids)
 
 
+#: Merges for the dynamic tokenizer's BPE: enough to give multi-byte and multi-character pieces.
+_DYNAMIC_MERGES: tuple[tuple[str, str], ...] = (
+    ("Ġ", "t"),
+    ("h", "e"),
+    ("Ġt", "he"),
+    ("i", "n"),
+    ("Ġ", "a"),
+    ("e", "r"),
+    ("ä", "¸"),  # the first two bytes of many CJK characters: a piece that splits a character
+    ("ð", "Ł"),  # likewise for emoji
+)
+
+#: Qwen's added tokens in their published order: the dynamic tokenizer's size counts all 26 slots,
+#: so all are filled (the tiny vocabulary's own added tokens among them).
+_QWEN_SLOTS: tuple[str, ...] = (
+    ENDOFTEXT,
+    IM_START,
+    IM_END,
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    VISION_START,
+    VISION_END,
+    "<|vision_pad|>",
+    IMAGE_PAD,
+    VIDEO_PAD,
+    TOOL_CALL_START,
+    TOOL_CALL_END,
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+    TOOL_RESPONSE_START,
+    TOOL_RESPONSE_END,
+    THINK_START,
+    THINK_END,
+)
+
+#: Training text for the sub-models: enough for SentencePiece to find a few multi-character pieces.
+_SUB_MODEL_CORPORA: dict[str, tuple[str, ...]] = {
+    "SMILES": (
+        "CC(=O)Oc1ccccc1C(=O)O",
+        "CN1C=NC2=C1C(=O)N(C(=O)N2C)C",
+        "C1=CC=C(C=C1)O",
+        "CCO",
+        "OC(=O)CCc1ccccc1",
+        "c1ccc2ccccc2c1",
+        "CC(C)Cc1ccc(cc1)C(C)C(=O)O",
+        "[Na+].[Cl-]",
+        "N[C@@H](C)C(=O)O",
+    ),
+    "IUPAC": (
+        "2-acetyloxybenzoic acid",
+        "1,3,7-trimethylpurine-2,6-dione",
+        "ethanol",
+        "propan-2-ol",
+        "3-phenylpropanoic acid",
+        "2-methylpropanoic acid",
+        "naphthalene",
+    ),
+    "FASTA": (
+        "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ",
+        "MVLSPADKTNVKAAWGKVGAHAGEYGAEALERMFLSFPTTKTYFPHF",
+        "GSHMSLFDFFKNKGSAAATPPRRSRLLRRSRSS",
+    ),
+}
+
+#: Size of each trained sub-model (SentencePiece may stop short of it).
+_SUB_MODEL_SIZES: dict[str, int] = {"SMILES": 60, "IUPAC": 60, "FASTA": 30}
+
+
+def _train_sub_model(name: str) -> bytes:
+    """A tiny SentencePiece BPE model with the real sub-models' settings (unknown piece at id 0,
+    identity normalisation, no dummy prefix, digits split for SMILES)."""
+    import io
+
+    import sentencepiece as spm
+
+    writer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(_SUB_MODEL_CORPORA[name] * 4),
+        model_writer=writer,
+        model_type="bpe",
+        vocab_size=_SUB_MODEL_SIZES[name],
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        normalization_rule_name="identity",
+        add_dummy_prefix=False,
+        split_digits=name == "SMILES",
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        minloglevel=2,
+        num_threads=1,
+    )
+    return writer.getvalue()
+
+
+def write_dynamic_tokenizer(out: Path) -> TokenizerFiles:
+    """Files for the real dynamic tokenizer (`InternS1Tokenizer`) at toy size.
+
+    A byte-level BPE with a few merges, three SentencePiece sub-models trained here (so no outside
+    files are needed), and Intern-S1's added tokens placed as the published layout places them:
+    Qwen's tokens in the slots after the BPE vocabulary, the span tags where the layout puts them,
+    every other added token after the sub-models. The ids are read back from the saved files.
+    """
+    from interns1_plugin.tokenizer import InternS1Tokenizer, register_with_transformers
+    from interns1_plugin.tokenizer.layout import (
+        MERGES_FILE,
+        RESERVED_QWEN_SLOTS,
+        SUB_MODELS,
+        VOCAB_FILE,
+        compute_layout,
+    )
+
+    characters = _byte_characters()
+    vocab = {char: index for index, char in enumerate(characters)}
+    for left, right in _DYNAMIC_MERGES:
+        vocab.setdefault(left + right, len(vocab))
+    _write_json(out / VOCAB_FILE, vocab)
+    merges = "".join(f"{left} {right}\n" for left, right in _DYNAMIC_MERGES)
+    (out / MERGES_FILE).write_text("#version: 0.2\n" + merges, encoding="utf-8")
+
+    sizes = []
+    for model in SUB_MODELS:
+        data = _train_sub_model(model.name)
+        (out / model.filename).write_bytes(data)
+        import sentencepiece as spm
+
+        sizes.append(spm.SentencePieceProcessor(model_proto=data).get_piece_size())
+    layout = compute_layout(len(vocab), sizes)
+
+    if len(_QWEN_SLOTS) != RESERVED_QWEN_SLOTS:
+        raise ValueError("the Qwen slots must all be filled, or ids run past the size")
+    ids: dict[str, int] = {content: len(vocab) + k for k, content in enumerate(_QWEN_SLOTS)}
+    ids.update(layout.tag_ids)
+    for content, _ in ADDED_TOKENS:
+        if content not in ids:
+            ids[content] = max(layout.fixed_end, max(ids.values()) + 1)
+    special = {content: True for content in _QWEN_SLOTS} | dict(ADDED_TOKENS)
+    decoder = {
+        str(index): {
+            "content": content,
+            "lstrip": False,
+            "normalized": False,
+            "rstrip": False,
+            "single_word": False,
+            "special": special.get(content, True),
+        }
+        for content, index in sorted(ids.items(), key=lambda item: item[1])
+    }
+    specials = [content for content, flag in ADDED_TOKENS if flag]
+    _write_json(
+        out / "tokenizer_config.json",
+        {
+            "tokenizer_class": InternS1Tokenizer.__name__,
+            "added_tokens_decoder": decoder,
+            "add_bos_token": False,
+            "add_prefix_space": False,
+            "bos_token": None,
+            "eos_token": IM_END,
+            "pad_token": ENDOFTEXT,
+            "unk_token": None,
+            "errors": "replace",
+            "clean_up_tokenization_spaces": False,
+            "split_special_tokens": False,
+            "model_max_length": 32768,
+            "additional_special_tokens": [t for t in specials if t not in (ENDOFTEXT, IM_END)],
+            "extra_special_tokens": VISION_TOKEN_ATTRIBUTES,
+        },
+    )
+    _write_json(out / "special_tokens_map.json", {"eos_token": IM_END, "pad_token": ENDOFTEXT})
+
+    register_with_transformers()
+    loaded = InternS1Tokenizer.from_pretrained(str(out))
+    read = {content: loaded.convert_tokens_to_ids(content) for content in ids}
+    if read != ids:
+        moved = {k: (ids[k], read[k]) for k in ids if read[k] != ids[k]}
+        raise ValueError(f"the tokenizer placed added tokens elsewhere: {moved}")
+    return TokenizerFiles(size=len(loaded), token_ids=read)
+
+
 # --- configs -------------------------------------------------------------------------------
 
 
@@ -739,5 +927,6 @@ __all__ = [
     "video_preprocessor_config",
     "vision_config",
     "write_byte_level_tokenizer",
+    "write_dynamic_tokenizer",
     "write_shards",
 ]

@@ -72,9 +72,12 @@ def register() -> None:
     global _registered
     if _registered or importlib.util.find_spec("vllm") is None:
         return
+    from interns1_plugin.vllm import structured_output
     from interns1_plugin.vllm.models import register_models
 
     _register_parsers()
     _register_configs()
     register_models(_logger())
+    # The engine-core process compiles grammars: xgrammar must learn the dynamic vocabulary there.
+    structured_output.install()
     _registered = True
