@@ -57,23 +57,6 @@ VIDEO_PAD: Final = "<|video_pad|>"
 PRO_IMAGE_TOKEN_ID: Final = 151655
 PRO_VIDEO_TOKEN_ID: Final = 151656
 
-# --- the other added tokens of the Qwen vocabulary the Intern-S1 tokenizer keeps ------------
-QWEN_OTHER_ADDED_TOKENS: Final = (
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_pad|>",
-    "<|fim_prefix|>",
-    "<|fim_middle|>",
-    "<|fim_suffix|>",
-    "<|fim_pad|>",
-    "<|repo_name|>",
-    "<|file_sep|>",
-)
-
 # --- scientific spans (dynamic tokenizer) -----------------------------------------------------
 SMILES_START: Final = "<SMILES>"
 SMILES_END: Final = "</SMILES>"
@@ -103,4 +86,35 @@ DEFAULT_SYSTEM_PROMPT: Final = (
     "through systematic thinking and rigorous reasoning. Your response should reflect deep "
     "understanding and precise logical thinking, making your solution path and reasoning clear "
     "to others. Please put your thinking process within <think>...</think> tags."
+)
+
+
+# --- Qwen's 26 added tokens, in their vocabulary order (ids right after the byte-level BPE) ----
+QWEN_ADDED_TOKENS: Final = (
+    ENDOFTEXT,
+    IM_START,
+    IM_END,
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    VISION_START,
+    VISION_END,
+    "<|vision_pad|>",
+    IMAGE_PAD,
+    VIDEO_PAD,
+    TOOL_CALL_START,
+    TOOL_CALL_END,
+    "<|fim_prefix|>",
+    "<|fim_middle|>",
+    "<|fim_suffix|>",
+    "<|fim_pad|>",
+    "<|repo_name|>",
+    "<|file_sep|>",
+    TOOL_RESPONSE_START,
+    TOOL_RESPONSE_END,
+    THINK_START,
+    THINK_END,
 )

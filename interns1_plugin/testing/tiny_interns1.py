@@ -47,6 +47,7 @@ from interns1_plugin.formats import (
     IUPAC_END,
     IUPAC_START,
     PLUGIN,
+    QWEN_ADDED_TOKENS,
     SELFIES_END,
     SELFIES_START,
     SMILES_END,
@@ -281,36 +282,8 @@ _DYNAMIC_MERGES: tuple[tuple[str, str], ...] = (
     ("ð", "Ł"),  # likewise for emoji
 )
 
-#: Qwen's added tokens in their published order: the dynamic tokenizer's size counts all 26 slots,
-#: so all are filled (the tiny vocabulary's own added tokens among them).
-_QWEN_SLOTS: tuple[str, ...] = (
-    ENDOFTEXT,
-    IM_START,
-    IM_END,
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    VISION_START,
-    VISION_END,
-    "<|vision_pad|>",
-    IMAGE_PAD,
-    VIDEO_PAD,
-    TOOL_CALL_START,
-    TOOL_CALL_END,
-    "<|fim_prefix|>",
-    "<|fim_middle|>",
-    "<|fim_suffix|>",
-    "<|fim_pad|>",
-    "<|repo_name|>",
-    "<|file_sep|>",
-    TOOL_RESPONSE_START,
-    TOOL_RESPONSE_END,
-    THINK_START,
-    THINK_END,
-)
+#: The dynamic tokenizer's size counts all 26 Qwen slots, so all are filled.
+_QWEN_SLOTS: tuple[str, ...] = QWEN_ADDED_TOKENS
 
 #: Training text for the sub-models: enough for SentencePiece to find a few multi-character pieces.
 _SUB_MODEL_CORPORA: dict[str, tuple[str, ...]] = {
