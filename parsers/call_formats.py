@@ -134,16 +134,21 @@ def _reject_constant(name: str) -> None:
 
 
 def decode_call(payload: str) -> ToolCall | None:
-    """The call a payload describes, or None when it is not a well-formed call.
+    """The call a payload describes, or None when it is not a well-formed call."""
+    try:
+        obj = json.loads(payload, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+    return call_from_object(obj)
+
+
+def call_from_object(obj: object) -> ToolCall | None:
+    """The call a decoded JSON value describes, or None when it is not a well-formed call.
 
     Accepts `parameters` or `arguments`; arguments given as a JSON string holding an object are
     unwrapped. Anything that would hand a client non-object or non-standard JSON (NaN, arrays,
     bare strings) is not a call, so the caller keeps the text instead.
     """
-    try:
-        obj = json.loads(payload, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        return None
     if not isinstance(obj, dict):
         return None
     name = obj.get("name")
@@ -168,3 +173,23 @@ def decode_call(payload: str) -> ToolCall | None:
     except (ValueError, RecursionError):
         return None
     return ToolCall(name=name, arguments=arguments)
+
+
+def decode_forced_calls(text: str, function_name: str | None = None) -> list[ToolCall] | None:
+    """Calls written under an engine's tool-choice grammar instead of the model's own format.
+
+    With `tool_choice="required"` engines constrain the output to a JSON array of
+    `{"name", "parameters"}` objects; with a named function, to that function's arguments
+    object. None when the text is not that (truncated, say), so the caller keeps it as content.
+    """
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        return None
+    if function_name is not None:
+        call = call_from_object({"name": function_name, "parameters": value})
+        return [call] if call is not None else None
+    if not isinstance(value, list) or not value:
+        return None
+    calls = [call_from_object(item) for item in value]
+    return None if any(call is None for call in calls) else calls  # type: ignore[return-value]

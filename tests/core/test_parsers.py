@@ -203,3 +203,14 @@ def test_fuzz_never_raises_and_is_chunking_invariant(pieces, thinking, seed):
         assert got.content == whole.content
         assert got.tool_calls == whole.tool_calls
         assert (got.reasoning if thinking else None) == whole.reasoning
+
+
+def test_decode_forced_calls_reads_the_engines_tool_choice_json():
+    from interns1_plugin.parsers.call_formats import decode_forced_calls
+
+    listed = decode_forced_calls('[{"name": "f", "parameters": {"a": 1}}, {"name": "g"}]')
+    assert [(c.name, c.arguments) for c in listed] == [("f", '{"a": 1}'), ("g", "{}")]
+    assert decode_forced_calls('{"x": "é"}', "h")[0].arguments == '{"x": "é"}'
+    for bad in ("[]", "[1]", '[{"name": "f"', '{"name": "f"}', "NaN"):
+        assert decode_forced_calls(bad) is None
+    assert decode_forced_calls("[1]", "h") is None

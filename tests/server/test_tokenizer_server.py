@@ -126,12 +126,7 @@ def test_tool_choice_required_streaming(server: VllmServer) -> None:
     payload = _payload(tools=TOOLS, tool_choice="required", parallel_tool_calls=False)
     merged = collect_stream(stream_events(url, {**payload, "stream": True}))
     assert merged["finish_reason"] is not None  # the stream ran to its end with HTTP 200
-    try:
-        _check_tool_calls(merged["tool_calls"])
-    except (AssertionError, KeyError, ValueError) as err:
-        # Not the tokenizer's: the same happens with the byte-level fast tokenizer (no calls with
-        # the intern-s1 parsers, wrong arguments with hermes) while non-streaming is right.
-        pytest.xfail(f"streamed tool_choice='required' calls are wrong in vLLM 0.32: {err}")
+    _check_tool_calls(merged["tool_calls"])
 
 
 def test_json_schema_response_format(server: VllmServer) -> None:

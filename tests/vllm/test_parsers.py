@@ -191,3 +191,51 @@ def test_reasoning_parser_alone_streams_like_it_parses(case, tokenizer):
         parser = reasoning_only(tokenizer, request.tools, chat_template_kwargs=kwargs)
         got_reasoning, got_content, _ = run_stream(parser, request, pieces)
         assert (got_reasoning, got_content) == (reasoning or "", content or ""), pieces
+
+
+FORCED_OUTPUTS = {
+    "required": (
+        '[{"name": "get_weather", "parameters": {"city": "Paris"}}, '
+        '{"name": "get_weather", "parameters": {"city": "Oslo"}}]',
+        [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"})],
+    ),
+    "named": ('{"city": "Kyoto"}', [("get_weather", {"city": "Kyoto"})]),
+}
+
+
+def _forced_request(kind: str) -> ChatCompletionRequest:
+    if kind == "required":
+        return make_request(tool_choice="required")
+    return make_request(tool_choice={"type": "function", "function": {"name": "get_weather"}})
+
+
+@pytest.mark.parametrize("kind", sorted(FORCED_OUTPUTS))
+def test_forced_tool_choice_is_constrained_and_parsed_streaming_or_not(kind, parser_cls, tokenizer):
+    """required / named: vLLM's JSON constraint, decoded by our parser in both modes."""
+    text, expected = FORCED_OUTPUTS[kind]
+    kwargs = {"enable_thinking": False}
+    request = _forced_request(kind)
+    adjusted = parser_cls(tokenizer, request.tools, chat_template_kwargs=kwargs).adjust_request(
+        request
+    )
+    assert adjusted.structured_outputs is not None and adjusted.structured_outputs.json
+    parser = parser_cls(tokenizer, request.tools, chat_template_kwargs=kwargs)
+    _, content, calls = parser.parse(text, request, enable_auto_tools=True)
+    assert not content
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == expected
+    for pieces in chunkings(text):
+        parser = parser_cls(tokenizer, request.tools, chat_template_kwargs=kwargs)
+        _, streamed_content, streamed = run_stream(parser, request, pieces)
+        assert not streamed_content
+        assert [(n, json.loads(a)) for n, a in streamed] == expected
+
+
+def test_forced_output_that_is_not_the_json_stays_content(parser_cls, tokenizer):
+    kwargs = {"enable_thinking": False}
+    request = _forced_request("required")
+    truncated = '[{"name": "get_weather", "parameters": {"ci'
+    parser = parser_cls(tokenizer, request.tools, chat_template_kwargs=kwargs)
+    _, content, calls = parser.parse(truncated, request, enable_auto_tools=True)
+    assert not calls and content == truncated
+    parser = parser_cls(tokenizer, request.tools, chat_template_kwargs=kwargs)
+    assert run_stream(parser, request, list(truncated)) == ("", truncated, [])
