@@ -1,8 +1,10 @@
 """The `vllm.general_plugins` entry point.
 
 vLLM calls `register()` in every process it starts (API server, engine core, workers), possibly
-more than once, so it must be idempotent and cheap: everything is registered lazily as
-"module:Class" strings and imported only when vLLM asks for it.
+more than once, so it is idempotent and cheap: parsers and models are registered lazily as
+"module:Class" strings and imported only when vLLM asks for them. Config and tokenizer classes
+are the exception (transformers' and vLLM's registries take classes): they import transformers,
+which every vLLM process has loaded already.
 """
 
 from __future__ import annotations
