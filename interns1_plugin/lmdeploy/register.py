@@ -6,6 +6,10 @@ InternLM2 parser; reasoning: a legacy name that `validate_parser_names` rewrites
 ours replace those with `force=True`, and `intern-s1` is taken off the legacy-name table.
 `api_server` always builds the response parser named `default`; ours is a subclass of LMDeploy's
 that changes nothing unless intern-s1 parsers are configured.
+
+The plugin's config, processor and tokenizer classes are registered with transformers at the same
+moment: `lmdeploy serve api_server` imports the parser package before it builds its engine and
+tokenizer, so the checkpoint then loads through them, never through its bundled code.
 """
 
 from __future__ import annotations
@@ -48,6 +52,18 @@ def _drop_legacy_name() -> bool:
 
 def register() -> None:
     """Register ours under `intern-s1` (and the response parser as `default`); idempotent."""
+    _register_parsers()
+    _register_transformers_classes()
+
+
+def _register_transformers_classes() -> None:
+    from interns1_plugin import configs, tokenizer
+
+    configs.register_with_transformers()
+    tokenizer.register_with_transformers()
+
+
+def _register_parsers() -> None:
     # The built-in parser packages first: their decorators register `intern-s1` without `force`
     # and would fail if ours were already there.
     reasoning_registry = _module(f"{PARSERS_PACKAGE}.reasoning_parser").ReasoningParserManager
