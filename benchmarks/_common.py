@@ -98,6 +98,16 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def save_figure(fig: Any, out: Path, **layout: Any) -> None:
+    """Lay out, write and close a matplotlib figure (closing frees it in long runs)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout(**layout)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+
+
 class Stopwatch:
     """Times one measured region on two clocks, with the heap that existed before it frozen.
 

@@ -37,6 +37,7 @@ from _common import (  # noqa: E402  (the script's own directory, put on the pat
     machine_info,
     markdown_table,
     median,
+    save_figure,
     write_json,
 )
 
@@ -877,10 +878,7 @@ def plot(
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.text(0.01, 0.01, "▲ = lower bound (pair hit the time limit)", fontsize=7, alpha=0.7)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import growth_exponent, machine_info, markdown_table, write_json  # noqa: E402
+from _common import growth_exponent, machine_info, markdown_table, save_figure, write_json  # noqa: E402
 
 from interns1_plugin.formats import IM_END, IM_START, IMG_CONTEXT  # noqa: E402
 
@@ -285,10 +285,7 @@ def plot(report: dict[str, Any], out: Path) -> None:
         right.legend()
     else:
         right.set_axis_off()
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -49,7 +49,7 @@ from typing import IO, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine_info, markdown_table, median, write_json  # noqa: E402
+from _common import machine_info, markdown_table, median, save_figure, write_json  # noqa: E402
 
 DEFAULT_OUT = Path("benchmarks/results/serving.png")
 TARGET_RATIO = 0.97
@@ -546,10 +546,7 @@ def plot(report: dict[str, Any], out: Path) -> None:
         for r in report["ratios"]
     )
     fig.suptitle(f"Intern-S1 plugin on vLLM ({report['device']}); {text}", fontsize=9)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    save_figure(fig, out, rect=(0, 0.07, 1, 1))
 
 
 def _device() -> tuple[str, bool]:

@@ -36,7 +36,7 @@ from transformers.tokenization_python import Trie
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine_info, markdown_table, write_json  # noqa: E402
+from _common import machine_info, markdown_table, save_figure, write_json  # noqa: E402
 
 from interns1_plugin import formats  # noqa: E402
 from interns1_plugin.tokenizer import InternS1Tokenizer, rdkit_available  # noqa: E402
@@ -470,10 +470,7 @@ def plot(rows: list[Row], out: Path, title: str) -> None:
     ax.set_title(title)
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 # --------------------------------------------------------------------------------------------

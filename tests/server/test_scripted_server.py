@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from interns1_plugin.demo import WEATHER_TOOL
 from interns1_plugin.testing.scripted_checkpoint import (
     WEATHER_TOOL_CALL_SCRIPT,
     build_scripted_qwen3,
@@ -31,18 +32,6 @@ pytestmark = [
 
 SCRIPT = WEATHER_TOOL_CALL_SCRIPT
 MODEL_NAME = "scripted-weather"
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather of a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 @pytest.fixture(scope="module")
