@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.interns1-env-stamp
 PYTEST_ARGS ?=
 
-.PHONY: env test test-fast lint demo bench clean
+.PHONY: env test test-fast test-distributed lint demo bench clean
 
 env: $(STAMP)
 
@@ -20,9 +20,13 @@ lint: env
 test: env lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Everything but the tests that start servers.
+# Everything but the tests that start servers or several vLLM ranks.
 test-fast: env
-	$(PY) -m pytest -m "not server" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not server and not distributed" $(PYTEST_ARGS)
+
+# Only the tensor / pipeline / expert parallel runs (also part of `make test`).
+test-distributed: env
+	$(PY) -m pytest -m distributed $(PYTEST_ARGS)
 
 demo: env
 	$(PY) -m interns1_plugin.demo
@@ -32,6 +36,7 @@ bench: env
 	$(PY) benchmarks/preprocess.py
 	$(PY) benchmarks/tokenizer.py
 	$(PY) benchmarks/serving.py
+	$(PY) benchmarks/time_series.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -835,6 +835,7 @@ def build_tiny_interns1(
     fp8: bool = False,
     with_auto_map: bool = False,
     tokenizer_writer: TokenizerWriter = write_byte_level_tokenizer,
+    divisible_by: int = 1,
 ) -> Path:
     """Write a loadable tiny Intern-S1 checkpoint into `out_dir` and return its path.
 
@@ -842,7 +843,9 @@ def build_tiny_interns1(
     weights block-quantized with a `quantization_config`, as the FP8 repositories do, at the
     widths of `fp8_variant(variant)`.
     `with_auto_map` adds the published `auto_map` (without its Python files) for tests of the
-    remote-code paths. Output bytes are deterministic for the same arguments.
+    remote-code paths. `divisible_by` rounds the head and expert counts up to multiples of it,
+    so every one shards evenly over that many tensor-parallel ranks (1: the widths above).
+    Output bytes are deterministic for the same arguments.
     """
     import torch
 
@@ -851,6 +854,22 @@ def build_tiny_interns1(
     spec = VARIANTS[variant] if isinstance(variant, str) else variant
     if fp8:
         spec = fp8_variant(spec)
+    if divisible_by > 1:
+        # At the default widths and 2 this changes only the text attention: 1 -> 2 key/value
+        # heads and 2 -> 4 query heads (the query/key-value ratio stays 2). Experts (4) and
+        # vision heads (2, of width 32) already divide; other divisors may change them too.
+        kv_heads = -(-spec.text_kv_heads // divisible_by) * divisible_by
+        group = spec.text_heads // spec.text_kv_heads
+        vision_heads = -(-spec.vision_heads // divisible_by) * divisible_by
+        if spec.vision_hidden % vision_heads:
+            raise ValueError(f"{vision_heads} vision heads do not split {spec.vision_hidden}")
+        spec = replace(
+            spec,
+            text_heads=kv_heads * group,
+            text_kv_heads=kv_heads,
+            num_experts=-(-spec.num_experts // divisible_by) * divisible_by,
+            vision_heads=vision_heads,
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 

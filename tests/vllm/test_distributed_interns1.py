@@ -1,0 +1,297 @@
+"""The plugin's Intern-S1 model split over two CPU ranks gives the single-rank tokens and logprobs.
+
+Both tiny checkpoints (`mini`: dense Qwen3 + LayerNorm ViT; `s1`: Qwen3-MoE + RMSNorm ViT with
+full-width qk-norm), built with `divisible_by=2` (2 key/value and 4 query heads, so the KV heads
+are split rather than replicated; 4 experts and 2 vision heads already divide), decode a text
+prompt and a 2:1 image prompt (several tiles) greedily in float32 under each layout, through
+vLLM's multiprocessing executor (one process per rank, one core each). What each layout splits:
+
+- tensor parallel 2: the language model's attention (q/k/v heads, o_proj), dense MLP and every
+  expert's gate/up/down are sharded by vLLM's parallel linears; embeddings and `lm_head` are
+  split over the vocabulary; the MoE router and the norms are replicated. The InternViT tower
+  is sharded as well, because its 2 heads divide 2: q/k/v and fc1 by columns, the output
+  projection and fc2 by rows, and the full-width qk-norm all-gathers its input (with heads
+  that do not divide, e.g. InternViT-6B's 25, every rank runs the whole tower on its share of
+  the tiles instead). The projector's linears are column- then row-parallel; its LayerNorm,
+  the patch embedding, CLS/position embeddings, ViT norms and layer scales are replicated.
+- pipeline parallel 2: vLLM's Qwen3 model keeps the token embeddings and layer 0 on the first
+  stage, layer 1, the final norm and `lm_head` on the second; each stage holds placeholders
+  for the other's layers, whose weights are skipped at load. The vision tower and projector
+  are built and loaded on both stages but run only on the first, where the image embeddings
+  are merged into the input embeddings; the second stage receives hidden states and residual.
+- tensor parallel 2 with expert parallelism (MoE only): each rank holds 2 of the 4 experts
+  whole instead of half of every expert; attention stays tensor parallel. Skipped on CPU,
+  where vLLM's MoE kernel does not support it (see `CPU_UNSUPPORTED`).
+
+Each layout must choose the same tokens as the single-rank run and agree on the chosen tokens'
+logprobs to `LOGPROB_ATOL`. vLLM never runs in the test process: the single-rank reference runs
+once per model in a child of its own, and the layouts run one after another in a second child
+(one vLLM import for all). Each child leads its own process group, so a timeout kills its ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("vllm")
+
+pytestmark = [pytest.mark.vllm, pytest.mark.distributed]
+
+MAX_TOKENS = 4
+TOP_LOGPROBS = 2
+#: float32 on every side: only reduction order differs between layouts.
+LOGPROB_ATOL = 1e-4
+#: Seconds one vLLM run may take (start-up dominates; two ranks share two cores).
+RUN_TIMEOUT = 600
+STDERR_TAIL = 6000
+
+#: Engine arguments of each layout, on top of the single-rank ones.
+LAYOUTS: dict[str, dict[str, Any]] = {
+    "tp2": {"tensor_parallel_size": 2},
+    # vLLM's CPU runner allocates the buffer a later stage receives activations into only in
+    # its warm-up, which it skips in eager mode, so the second stage fails its first step
+    # (`assert self.intermediate_tensors is not None`). Tracing once (mode 2,
+    # DYNAMO_TRACE_ONCE) with dynamo's eager backend turns the warm-up on without compiling
+    # kernels; the ops stay the same.
+    "pp2": {
+        "pipeline_parallel_size": 2,
+        "enforce_eager": False,
+        "compilation_config": {"mode": 2, "backend": "eager"},
+    },
+    "tp2_ep": {"tensor_parallel_size": 2, "enable_expert_parallel": True},
+}
+#: Layouts that only mean something for the MoE model.
+MOE_LAYOUTS = frozenset({"tp2_ep"})
+#: Layouts vLLM's CPU backend cannot run, and why; skipped there, run elsewhere.
+CPU_UNSUPPORTED: dict[str, str] = {
+    "tp2_ep": (
+        "vLLM's CPU MoE experts pass global expert ids to cpu_fused_moe and ignore the "
+        "expert map, so a rank holding 2 of 4 experts reads past its weights: SIGSEGV in "
+        "cpu_fused_moe.cpp (vLLM's own Qwen3MoeForCausalLM crashes the same way)"
+    ),
+}
+
+#: name -> chat-template user parts; an image part becomes one 2:1 image (several tiles).
+PROMPTS: dict[str, list[dict[str, str]]] = {
+    "text": [{"type": "text", "text": "Name three noble gases."}],
+    "image": [{"type": "image"}, {"type": "text", "text": "Describe it."}],
+}
+
+
+def _image() -> Any:
+    """Deterministic noise, wider than tall so the processor cuts several tiles."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 256, (300, 600, 3), dtype=np.uint8))
+
+
+def _bind_cores(ranks: int) -> str:
+    """`VLLM_CPU_OMP_THREADS_BIND`: one core per rank, reusing cores when there are too few."""
+    cores = sorted(os.sched_getaffinity(0))
+    return "|".join(str(cores[rank % len(cores)]) for rank in range(ranks))
+
+
+def _requests(tokenizer: Any) -> list[dict[str, Any]]:
+    """Every prompt through the checkpoint's chat template, with its image where it has one."""
+    requests = []
+    for parts in PROMPTS.values():
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": parts}],
+            tokenize=False,
+            add_generation_prompt=True,
+            enable_thinking=False,
+        )
+        images = [_image() for part in parts if part["type"] == "image"]
+        requests.append({"prompt": prompt, "multi_modal_data": {"image": images} if images else {}})
+    return requests
+
+
+def run_vllm(model_dir: Path, layout: dict[str, Any]) -> dict[str, Any]:
+    """Greedy generation of every prompt in one `generate` call, in this (child) process."""
+    from vllm import LLM, SamplingParams
+
+    started = time.monotonic()
+    engine_args: dict[str, Any] = {
+        "model": str(model_dir),
+        "dtype": "float32",
+        "enforce_eager": True,
+        "max_model_len": 1024,
+        "max_num_seqs": len(PROMPTS),
+        "kv_cache_memory_bytes": 16 << 20,
+        "limit_mm_per_prompt": {"image": 1, "video": 0},
+        "seed": 0,
+    }
+    if layout:
+        engine_args |= {"distributed_executor_backend": "mp", **layout}
+        ranks = layout.get("tensor_parallel_size", 1) * layout.get("pipeline_parallel_size", 1)
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = _bind_cores(ranks)
+    llm = LLM(**engine_args)
+    try:
+        loaded = time.monotonic()
+        params = SamplingParams(temperature=0.0, max_tokens=MAX_TOKENS, logprobs=TOP_LOGPROBS)
+        outputs = llm.generate(_requests(llm.get_tokenizer()), params, use_tqdm=False)
+        done = time.monotonic()
+    finally:
+        llm.llm_engine.engine_core.shutdown()  # stop this layout's ranks before the next starts
+    results: dict[str, Any] = {"seconds": {"start": loaded - started, "generate": done - loaded}}
+    for name, output in zip(PROMPTS, outputs, strict=True):
+        completion = output.outputs[0]
+        tokens = list(completion.token_ids)
+        chosen = [step[tok].logprob for tok, step in zip(tokens, completion.logprobs, strict=True)]
+        results[name] = {
+            "prompt_ids": list(output.prompt_token_ids),
+            "tokens": tokens,
+            "logprobs": chosen,
+        }
+    return results
+
+
+def run_layouts(model_dir: Path, layouts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each layout in turn in this process (one vLLM import for all); a layout that raises
+    records its traceback and the next one still runs."""
+    results: dict[str, Any] = {}
+    for name, layout in layouts.items():
+        try:
+            results[name] = run_vllm(model_dir, layout)
+        except Exception:
+            results[name] = {"error": traceback.format_exc()}
+    return results
+
+
+#: Environment of every child: in-process engine core (the ranks are the only other
+#: processes), loopback-only addresses, no usage reporting, hub offline.
+_CHILD_ENV = {
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+    "VLLM_HOST_IP": "127.0.0.1",
+    "VLLM_LOOPBACK_IP": "127.0.0.1",
+    "VLLM_NO_USAGE_STATS": "1",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
+
+
+def run_in_child(model_dir: Path, layouts: dict[str, dict[str, Any]], out: Path) -> dict[str, Any]:
+    """Run this file as a script for `layouts`; fail with its stderr tail if it fails.
+
+    The child leads its own process group, so a timeout kills its ranks with it. Each layout's
+    result carries `stderr` (the child's tail) for failure messages.
+    """
+    command = [sys.executable, __file__, str(model_dir), str(out), json.dumps(layouts)]
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_KVCACHE_SPACE"} | _CHILD_ENV
+    started = time.monotonic()
+    child = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = child.communicate(timeout=RUN_TIMEOUT * len(layouts))
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        _, stderr = child.communicate()
+        pytest.fail(f"{list(layouts)} timed out:\n{stderr[-STDERR_TAIL:]}")
+    finally:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)  # ranks a crashed run left behind
+        except ProcessLookupError:
+            pass
+    if child.returncode != 0:
+        pytest.fail(f"{list(layouts)} exited with {child.returncode}:\n{stderr[-STDERR_TAIL:]}")
+    results = json.loads(out.read_text())
+    wall = time.monotonic() - started
+    for result in results.values():
+        result["stderr"] = stderr[-STDERR_TAIL:]
+        result["child_seconds"] = wall
+    return results
+
+
+def assert_same_decoding(reference: dict[str, Any], tested: dict[str, Any], layout: str) -> float:
+    """Same prompt ids and tokens; chosen logprobs within tolerance. Returns the largest gap."""
+    if "error" in tested:
+        pytest.fail(f"{layout} raised:\n{tested['error']}\nstderr tail:\n{tested['stderr']}")
+    worst = 0.0
+    for name in PROMPTS:
+        ref, test = reference[name], tested[name]
+        assert test["prompt_ids"] == ref["prompt_ids"], f"{layout}/{name}: prompt ids differ"
+        assert test["tokens"] == ref["tokens"], f"{layout}/{name}: tokens differ"
+        gaps = [abs(a - b) for a, b in zip(ref["logprobs"], test["logprobs"], strict=True)]
+        assert max(gaps) <= LOGPROB_ATOL, f"{layout}/{name}: logprob gaps {gaps}"
+        worst = max(worst, *gaps)
+    return worst
+
+
+@pytest.fixture(scope="module", params=["mini", "s1"])
+def variant(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def checkpoint(variant: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from interns1_plugin.testing.tiny_interns1 import build_tiny_interns1
+
+    root = tmp_path_factory.mktemp(f"interns1-{variant}-dist")
+    return build_tiny_interns1(root / "model", variant, dtype="float32", divisible_by=2)
+
+
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
+
+
+def _skip_reason(variant: str, layout: str) -> str | None:
+    if layout in MOE_LAYOUTS and variant != "s1":
+        return "expert parallelism needs the MoE model"
+    if layout in CPU_UNSUPPORTED and _on_cpu():
+        return CPU_UNSUPPORTED[layout]
+    return None
+
+
+@pytest.fixture(scope="module")
+def single_rank(checkpoint: Path) -> dict[str, Any]:
+    """The reference: the same prompts on one rank, in a child of its own."""
+    return run_in_child(checkpoint, {"single": {}}, checkpoint.parent / "single.json")["single"]
+
+
+@pytest.fixture(scope="module")
+def parallel_runs(variant: str, checkpoint: Path) -> dict[str, Any]:
+    """Every layout this model and platform can run, one after another in one child."""
+    layouts = {name: args for name, args in LAYOUTS.items() if not _skip_reason(variant, name)}
+    return run_in_child(checkpoint, layouts, checkpoint.parent / "parallel.json")
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_layout_matches_single_rank(
+    variant: str, layout: str, request: pytest.FixtureRequest
+) -> None:
+    reason = _skip_reason(variant, layout)
+    if reason:
+        pytest.skip(reason)
+    reference = request.getfixturevalue("single_rank")
+    tested = request.getfixturevalue("parallel_runs")[layout]
+    worst = assert_same_decoding(reference, tested, layout)
+    print(
+        f"{variant}/{layout}: max logprob gap {worst:.2e}; seconds {tested['seconds']}, "
+        f"children {reference['child_seconds']:.0f} (single rank), "
+        f"{tested['child_seconds']:.0f} (all layouts)"
+    )
+
+
+if __name__ == "__main__":
+    result = run_layouts(Path(sys.argv[1]), json.loads(sys.argv[3]))
+    Path(sys.argv[2]).write_text(json.dumps(result))
