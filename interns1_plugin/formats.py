@@ -57,6 +57,11 @@ VIDEO_PAD: Final = "<|video_pad|>"
 PRO_IMAGE_TOKEN_ID: Final = 151655
 PRO_VIDEO_TOKEN_ID: Final = 151656
 
+# --- time series (Intern-S1-Pro placeholder tokens) -------------------------------------------
+TS_START: Final = "<|ts_start|>"
+TS_TOKEN: Final = "<|ts_token|>"
+TS_END: Final = "<|ts_end|>"
+
 # --- scientific spans (dynamic tokenizer) -----------------------------------------------------
 SMILES_START: Final = "<SMILES>"
 SMILES_END: Final = "</SMILES>"

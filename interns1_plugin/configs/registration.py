@@ -21,7 +21,21 @@ from transformers import (
 )
 
 from interns1_plugin.configs.interns1 import InternS1Config
+from interns1_plugin.configs.interns1_pro import (
+    InternS1_1Config,
+    InternS1ProConfig,
+    InternS1ProTimeSeriesConfig,
+    InternS1ProVisionConfig,
+)
 from interns1_plugin.configs.vision import InternS1VisionConfig
+
+#: Intern-S1-Pro's configs: no transformers model class exists for Pro, only the configs register.
+PRO_CONFIGS = (
+    InternS1ProVisionConfig,
+    InternS1ProTimeSeriesConfig,
+    InternS1ProConfig,
+    InternS1_1Config,
+)
 
 
 def _register_config(config_class: type) -> None:
@@ -59,10 +73,12 @@ def register_with_transformers() -> None:
     """Register configs, native model classes and the plugin's processor (safe to call twice)."""
     _register_config(InternS1VisionConfig)
     _register_config(InternS1Config)
+    for config_class in PRO_CONFIGS:
+        _register_config(config_class)
     _register_model(AutoModel, InternS1VisionConfig, InternVLVisionModel)
     _register_model(AutoModel, InternS1Config, InternVLModel)
     _register_model(AutoModelForImageTextToText, InternS1Config, InternVLForConditionalGeneration)
     _register_processors()
 
 
-__all__ = ["register_with_transformers"]
+__all__ = ["PRO_CONFIGS", "register_with_transformers"]

@@ -276,6 +276,28 @@ def _weights(
     return {name: t.to(torch_dtype).contiguous() for name, t in tensors.items()}
 
 
+def bigram_tensors(
+    chain_ids: list[int], *, vocab_size: int, hidden_size: int, seed: int = 0
+) -> dict[str, torch.Tensor]:
+    """Float32 `embed_tokens`, final `norm` and `lm_head` that walk the chain (Qwen3 names).
+
+    For other architectures built the same way: zero every layer's output projections and use
+    these three tensors, and greedy decoding follows the script there too.
+    """
+    return _weights(
+        chain_ids,
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=1,
+        num_layers=0,
+        num_heads=1,
+        num_kv_heads=1,
+        head_dim=1,
+        seed=seed,
+        dtype="float32",
+    )
+
+
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

@@ -58,11 +58,17 @@ def _register_configs() -> None:
     from vllm.transformers_utils.config import _CONFIG_REGISTRY
 
     from interns1_plugin import tokenizer
-    from interns1_plugin.configs import InternS1Config, register_with_transformers
+    from interns1_plugin.configs import (
+        InternS1_1Config,
+        InternS1Config,
+        InternS1ProConfig,
+        register_with_transformers,
+    )
 
     register_with_transformers()
     tokenizer.register_with_transformers()
-    _CONFIG_REGISTRY[InternS1Config.model_type] = InternS1Config
+    for config_class in (InternS1Config, InternS1ProConfig, InternS1_1Config):
+        _CONFIG_REGISTRY[config_class.model_type] = config_class
 
 
 def register() -> None:
@@ -74,7 +80,7 @@ def register() -> None:
     global _registered
     if _registered or importlib.util.find_spec("vllm") is None:
         return
-    from interns1_plugin.vllm import structured_output
+    from interns1_plugin.vllm import structured_output, time_series_part
     from interns1_plugin.vllm.models import register_models
 
     _register_parsers()
@@ -82,4 +88,6 @@ def register() -> None:
     register_models(_logger())
     # The engine-core process compiles grammars: xgrammar must learn the dynamic vocabulary there.
     structured_output.install()
+    # The API server parses chat requests: Intern-S1-Pro's time_series parts are read there.
+    time_series_part.install()
     _registered = True

@@ -16,6 +16,12 @@ MODELS: dict[str, str] = {
     "InternS1ForConditionalGeneration": (
         "interns1_plugin.vllm.models.interns1:InternS1ForConditionalGeneration"
     ),
+    "InternS1ProForConditionalGeneration": (
+        "interns1_plugin.vllm.models.interns1_pro:InternS1ProForConditionalGeneration"
+    ),
+    "InternS1_1_ForConditionalGeneration": (
+        "interns1_plugin.vllm.models.interns1_pro:InternS1ProForConditionalGeneration"
+    ),
 }
 
 
