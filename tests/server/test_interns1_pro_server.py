@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,8 @@ def test_video_request_uses_qwen3_vl_frame_layout(
     server: VllmServer, text_only_tokens: int, tmp_path: Path
 ) -> None:
     url = _video_url(tmp_path, frames=20, fps=10)
-    reply = _chat(server, [{"type": "video_url", "video_url": {"url": url}}, _text()])
+    parts = [{"type": "video_url", "video_url": {"url": url}}, _text()]
+    reply = _chat(server, parts, return_token_ids=True)
     _assert_scripted_reply(reply)
     # 2 s at the model's 2 fps -> 4 sampled frames -> 2 temporal groups, each with its own
     # `<t seconds>` label and vision block.
@@ -164,6 +166,8 @@ def test_video_request_uses_qwen3_vl_frame_layout(
     prompt = video_prompt(video.video_grid_thw[0], video.timestamps)
     assert prompt.count(VISION_START) == 2 and "seconds>" in prompt
     assert reply["usage"]["prompt_tokens"] - text_only_tokens == _count_tokens(server, prompt)
+    config_ids = json.loads((Path(server.model) / "config.json").read_text())
+    assert reply["prompt_token_ids"].count(config_ids["vision_start_token_id"]) == 2
 
 
 def test_a_million_point_time_series_is_served_whole(

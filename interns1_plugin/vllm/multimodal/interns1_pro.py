@@ -85,17 +85,22 @@ _PROFILE_SAMPLING_RATE = 1.0
 class InternS1ProVideoLoader(VideoLoader):
     """vLLM's video loader for Intern-S1-Pro: decord, Qwen3-VL's fps-based frame sampling.
 
-    Only the sampled frames are decoded, resized to the published model's pixel bounds as they
-    arrive (so a long video never sits in memory at full resolution); the processor then fits
-    them to the checkpoint's own bounds. `media_io_kwargs` may set `fps` or `num_frames`.
+    Frames are sampled by time (`fps`, 2 by default, held within `min_frames` / `max_frames`),
+    as the model was trained and as vLLM's own Qwen3-VL loader does; vLLM's generic
+    `num_frames` (32 unless set) is therefore not used. Only the sampled frames are decoded,
+    resized to the published model's pixel bounds as they arrive, so a long video never sits in
+    memory at full resolution; the processor then fits them to the checkpoint's own bounds.
     """
 
     @classmethod
     def load_bytes(
-        cls, data: bytes, num_frames: int = -1, fps: float | None = None, **kwargs: Any
+        cls, data: bytes, num_frames: int = -1, **kwargs: Any
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        bounds = {k: int(kwargs[k]) for k in ("min_frames", "max_frames") if kwargs.get(k)}
+        config = dataclasses.replace(DEFAULT_PRO_VISION, **bounds)
+        fps = kwargs.get("fps")
         sampled = pro_video.load_video_frames(
-            data, DEFAULT_PRO_VISION, num_frames=num_frames if num_frames > 0 else None, fps=fps
+            data, config, fps=float(fps) if fps and fps > 0 else None
         )
         return sampled.frames, {
             "fps": sampled.video_fps,
