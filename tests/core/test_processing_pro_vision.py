@@ -334,7 +334,12 @@ def test_greyscale_array_is_accepted(tmp_path):
 # --- errors ------------------------------------------------------------------------------------
 
 
-def test_corrupt_truncated_and_empty_files_raise_value_error():
+def test_corrupt_truncated_and_empty_files_raise_value_error(monkeypatch):
+    # PIL's process-wide switch decides whether a truncated file is an error; LMDeploy turns it
+    # on when imported (and the engine's choice is kept), so pin PIL's default here.
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)
     buffer = io.BytesIO()
     random_image(200, 200, seed=7).save(buffer, format="PNG")
     data = buffer.getvalue()
