@@ -37,6 +37,8 @@ bench: env
 	$(PY) benchmarks/tokenizer.py
 	$(PY) benchmarks/serving.py
 	$(PY) benchmarks/time_series.py
+	$(PY) benchmarks/hostile_inputs.py
+	$(PY) benchmarks/load.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -58,6 +58,7 @@ from interns1_plugin.processing.pro_vision import (
     image_prompt,
     preprocess_image,
 )
+from interns1_plugin.vllm.multimodal.interns1 import defer_image_bomb_check_to_vllm
 
 #: vLLM's name of the time-series modality (a key of `multi_modal_data`).
 TIME_SERIES = "time_series"
@@ -392,3 +393,8 @@ __all__ = [
     "InternS1ProMultiModalProcessor",
     "InternS1ProProcessingInfo",
 ]
+
+
+# In the API server this module is imported before the first request is parsed: oversized
+# images get vLLM's 400, not PIL's decompression-bomb error (a 500).
+defer_image_bomb_check_to_vllm()
