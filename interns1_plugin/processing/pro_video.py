@@ -26,6 +26,7 @@ import torch
 from PIL import Image
 
 from interns1_plugin.formats import VIDEO_PAD, VISION_END, VISION_START
+from interns1_plugin.processing import opencv_frames
 from interns1_plugin.processing.image import to_rgb_image
 from interns1_plugin.processing.pro_vision import (
     DEFAULT_PRO_VISION,
@@ -287,16 +288,37 @@ def _read_file(
     def decode(picks: np.ndarray) -> np.ndarray:
         try:
             return reader.get_batch(picks.tolist()).asnumpy()
-        except failures:
+        except failures as error:
+            if opencv_frames.is_decord_stride_error(error):
+                raise _DecordMisread from None
             raise ValueError("the video's frames could not be decoded: it is corrupt") from None
 
-    first = decode(indices[:1])  # one frame tells the size before more are decoded
+    try:
+        first = decode(indices[:1])  # one frame tells the size before more are decoded
+        resizer = _Resizer(len(indices), *first.shape[1:3], config)
+        resizer.add(first)
+        chunk = max(1, DECODE_BUDGET // first[0].nbytes)
+        for start in range(1, len(indices), chunk):
+            resizer.add(decode(indices[start : start + chunk]))
+    except _DecordMisread:
+        resizer = _resize_with_opencv(video, indices, config)
+    return SampledVideo(resizer.out, indices, video_fps)
+
+
+class _DecordMisread(Exception):
+    """decord cannot copy this file's frames out (a row-padding bug); OpenCV can."""
+
+
+def _resize_with_opencv(
+    video: io.IOBase | str, indices: np.ndarray, config: ProVisionConfig
+) -> _Resizer:
+    frames = opencv_frames.iter_frames(video, indices)
+    first = next(frames)[None]
     resizer = _Resizer(len(indices), *first.shape[1:3], config)
     resizer.add(first)
-    chunk = max(1, DECODE_BUDGET // first[0].nbytes)
-    for start in range(1, len(indices), chunk):
-        resizer.add(decode(indices[start : start + chunk]))
-    return SampledVideo(resizer.out, indices, video_fps)
+    for frame in frames:
+        resizer.add(frame[None])
+    return resizer
 
 
 def load_video_frames(

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from interns1_plugin.processing import opencv_frames
 from interns1_plugin.processing.image import DEFAULT_TILING, TilingConfig, resize_frames
 
 DEFAULT_NUM_FRAMES = 32
@@ -108,8 +109,11 @@ def decode_video(
     indices = sample_indices(total, total if num_frames is None else num_frames)
     try:
         frames = reader.get_batch(indices.tolist()).asnumpy()
-    except (RuntimeError, _decord().DECORDError):
-        raise ValueError("the video's frames could not be decoded: the file is corrupt") from None
+    except (RuntimeError, _decord().DECORDError) as error:
+        if not opencv_frames.is_decord_stride_error(error):
+            message = "the video's frames could not be decoded: the file is corrupt"
+            raise ValueError(message) from None
+        frames = opencv_frames.read_frames(video, indices)
     return DecodedVideo(frames, indices, total)
 
 

@@ -325,6 +325,17 @@ def test_pro_refuses_a_30000x30000_image_with_a_400(pro: VllmServer) -> None:
     assert status == 400, (status, message)
 
 
+@pytest.mark.parametrize("server_name", ["mini", "pro"])
+def test_valid_48x48_video_is_served(server_name: str, request: pytest.FixtureRequest) -> None:
+    server = request.getfixturevalue(server_name)
+    model = MINI if server_name == "mini" else PRO
+    try:
+        reply = chat(server, model, [video_part(mjpg(8, 4.0, 48), "video/x-msvideo"), text()])
+    finally:
+        assert_serving(server, model)
+    assert reply["usage"]["prompt_tokens"] > 100
+
+
 # --- known defects ---------------------------------------------------------------------------
 
 
@@ -351,19 +362,3 @@ def test_corrupt_png_is_refused(mini: VllmServer) -> None:
     finally:
         assert_serving(mini, MINI)
     assert status == 400 and "image" in message.lower()
-
-
-@xfail(
-    "decord fails on some frame sizes (16x16, 24x24, 48x48 ...: 'DECORDArrayCopyFromTo: the "
-    "size must exactly match'), so a valid video is refused as corrupt (400); OpenCV reads it",
-    raises=HTTPStatusError,
-)
-@pytest.mark.parametrize("server_name", ["mini", "pro"])
-def test_valid_48x48_video_is_served(server_name: str, request: pytest.FixtureRequest) -> None:
-    server = request.getfixturevalue(server_name)
-    model = MINI if server_name == "mini" else PRO
-    try:
-        reply = chat(server, model, [video_part(mjpg(8, 4.0, 48), "video/x-msvideo"), text()])
-    finally:
-        assert_serving(server, model)
-    assert reply["usage"]["prompt_tokens"] > 100
