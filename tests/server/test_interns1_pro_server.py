@@ -150,24 +150,26 @@ def _count_tokens(server: VllmServer, text: str) -> int:
 def test_video_request_uses_qwen3_vl_frame_layout(
     server: VllmServer, text_only_tokens: int, tmp_path: Path
 ) -> None:
-    url = _video_url(tmp_path, frames=20, fps=10)
+    url = _video_url(tmp_path, frames=45, fps=10)
     parts = [{"type": "video_url", "video_url": {"url": url}}, _text()]
     reply = _chat(server, parts, return_token_ids=True)
     _assert_scripted_reply(reply)
-    # 2 s at the model's 2 fps -> 4 sampled frames -> 2 temporal groups, each with its own
-    # `<t seconds>` label and vision block.
+    # 4.5 s at the model's 2 fps -> 9 frames from the loader; this checkpoint allows 8, so they
+    # are thinned evenly -> 4 temporal groups, each with its `<t seconds>` label (timed from the
+    # source's own fps) and its vision block.
     config = ProVisionConfig.from_preprocessor_config(
         preprocessor_config(TINY_PRO), video_preprocessor_config(TINY_PRO)
     )
-    indices = sample_video_frames(20, 10.0, DEFAULT_PRO_VISION)
-    assert len(indices) == 4
+    loaded = sample_video_frames(45, 10.0, DEFAULT_PRO_VISION)
+    assert len(loaded) == 9 and config.max_frames == 8
+    indices = loaded[np.linspace(0, 8, 8).round().astype(int)]
     frames = np.zeros((len(indices), 64, 96, 3), np.uint8)
     video = preprocess_video(frames, config, video_fps=10.0, frame_indices=indices)
     prompt = video_prompt(video.video_grid_thw[0], video.timestamps)
-    assert prompt.count(VISION_START) == 2 and "seconds>" in prompt
+    assert prompt.count(VISION_START) == 4 and prompt.startswith("<0.3 seconds>")
     assert reply["usage"]["prompt_tokens"] - text_only_tokens == _count_tokens(server, prompt)
     config_ids = json.loads((Path(server.model) / "config.json").read_text())
-    assert reply["prompt_token_ids"].count(config_ids["vision_start_token_id"]) == 2
+    assert reply["prompt_token_ids"].count(config_ids["vision_start_token_id"]) == 4
 
 
 def test_a_million_point_time_series_is_served_whole(

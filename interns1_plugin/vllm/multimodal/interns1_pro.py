@@ -35,6 +35,7 @@ from vllm.multimodal.parse import (
     MultiModalDataItems,
     MultiModalDataParser,
     ProcessorBatchItems,
+    VideoProcessorItems,
 )
 from vllm.multimodal.processing import (
     BaseDummyInputsBuilder,
@@ -116,11 +117,12 @@ def _preprocess_video(video: Any, config: ProVisionConfig) -> pro_video.ProVideo
     """A decoded `(frames, metadata)` pair from the loader keeps its sampling; else sample."""
     if isinstance(video, tuple) and len(video) == 2 and isinstance(video[1], Mapping):
         frames, meta = video
+        indices = list(meta.get("frames_indices") or range(len(frames)))
+        if len(indices) > config.max_frames:  # the checkpoint allows fewer than the loader took
+            keep = np.linspace(0, len(indices) - 1, config.max_frames).round().astype(int)
+            frames, indices = frames[keep], [indices[k] for k in keep]
         return pro_video.preprocess_video(
-            frames,
-            config,
-            video_fps=meta.get("fps"),
-            frame_indices=meta.get("frames_indices"),
+            frames, config, video_fps=meta.get("fps"), frame_indices=indices
         )
     return pro_video.preprocess_video(video, config)
 
@@ -148,6 +150,21 @@ class InternS1ProDataParser(MultiModalDataParser):
             and not isinstance(data[0], (np.ndarray, torch.Tensor))
         )
         return TimeSeriesItems([data] if single else list(data))
+
+    def _parse_video_data(self, data: Any) -> ModalityDataItems[Any, Any] | None:
+        """Keep a video's metadata with its frames when there is any.
+
+        The loader's frame indices and source fps time the frames; vLLM passes them on only
+        with `video_needs_metadata`, which would also refuse plain frame arrays.
+        """
+        items = super()._parse_video_data(data)
+        if not isinstance(items, VideoProcessorItems) or not isinstance(items.metadata, list):
+            return items
+        paired = [
+            video if meta is None or video is None or isinstance(video, tuple) else (video, meta)
+            for video, meta in zip(items.data, items.metadata, strict=True)
+        ]
+        return VideoProcessorItems(paired, metadata=items.metadata)
 
     def _get_subparsers(self) -> Mapping[str, Any]:
         return {**super()._get_subparsers(), TIME_SERIES: self._parse_time_series}
@@ -304,7 +321,10 @@ class InternS1ProMultiModalProcessor(BaseMultiModalProcessor[InternS1ProProcessi
             pixels = torch.cat([r.pixel_values_videos for r in results])
             processed["pixel_values_videos"] = pixels.to(dtype)
             processed["video_grid_thw"] = torch.cat([r.video_grid_thw for r in results])
-            processed["video_timestamps"] = [torch.tensor(r.timestamps) for r in results]
+            # float64: a float32 1.45 s would print as "<1.5 seconds>".
+            processed["video_timestamps"] = [
+                torch.tensor(r.timestamps, dtype=torch.float64) for r in results
+            ]
         series: Sequence[Any] = hf_data.get(TIME_SERIES) or []  # type: ignore[assignment]
         if series:
             options = self.info.get_time_series_options(hf_kwargs)
