@@ -1,22 +1,32 @@
-"""Put the plugin's `intern-s1` parsers into LMDeploy's parser registries.
+"""Put the plugin's classes into LMDeploy's registries: parsers, vision models, chat templates.
 
-LMDeploy has no plugin discovery: `import_hook` calls `register()` in every process right after
-LMDeploy's parser package is imported. LMDeploy 0.18 registers `intern-s1` itself (tool: its
-InternLM2 parser; reasoning: a legacy name that `validate_parser_names` rewrites to `default`), so
-ours replace those with `force=True`, and `intern-s1` is taken off the legacy-name table.
-`api_server` always builds the response parser named `default`; ours is a subclass of LMDeploy's
-that changes nothing unless intern-s1 parsers are configured.
+LMDeploy has no plugin discovery: `import_hook` calls each entry point here in every process,
+right after the LMDeploy module that holds (or consumes) the registry has been imported:
 
-The plugin's config, processor and tokenizer classes are registered with transformers at the same
-moment: `lmdeploy serve api_server` imports the parser package before it builds its engine and
-tokenizer, so the checkpoint then loads through them, never through its bundled code.
+- `register()` after `lmdeploy.serve.parsers`: the `intern-s1` reasoning and tool parsers.
+  LMDeploy 0.18 registers `intern-s1` itself (tool: its InternLM2 parser; reasoning: a legacy
+  name that `validate_parser_names` rewrites to `default`), so ours replace those with
+  `force=True`, and `intern-s1` is taken off the legacy-name table. `api_server` always builds the
+  response parser named `default`; ours is a subclass of LMDeploy's that changes nothing unless
+  intern-s1 parsers are configured.
+- `register_vision_models()` after `lmdeploy.vl.model.builder`: the plugin's vision models for
+  Intern-S1 / mini and Intern-S1-Pro. `load_vl_model` takes the first `VISION_MODELS` entry whose
+  `match` accepts the architecture, in registry order, and LMDeploy's own models match the same
+  architectures; ours are therefore moved to the front of the registry.
+- `register_chat_templates()` after `lmdeploy.model`: `intern-s1` / `intern-s1-pro` chat
+  templates, also moved to the front of `MODELS`, where `get_chat_template` asks in order.
+- `register_transformers_classes()` after `lmdeploy.hf_configs` (and with the parsers): the
+  plugin's config, processor and tokenizer classes, so every LMDeploy process (API server,
+  engine workers) loads the checkpoint through them, never through its bundled code.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 from interns1_plugin import formats
 
@@ -53,14 +63,67 @@ def _drop_legacy_name() -> bool:
 def register() -> None:
     """Register ours under `intern-s1` (and the response parser as `default`); idempotent."""
     _register_parsers()
-    _register_transformers_classes()
+    register_transformers_classes()
 
 
-def _register_transformers_classes() -> None:
-    from interns1_plugin import configs, tokenizer
+def register_transformers_classes() -> None:
+    """The plugin's config, processor and tokenizer classes with transformers; idempotent."""
+    from interns1_plugin.lmdeploy.checkpoint import register_transformers_classes as register_
 
-    configs.register_with_transformers()
-    tokenizer.register_with_transformers()
+    register_()
+
+
+def put_first(registry: Any, entries: Sequence[tuple[str, type]]) -> bool:
+    """Register `entries` (name, class) in an mmengine registry, ahead of every other entry.
+
+    LMDeploy walks `registry.module_dict` in insertion order and takes the first match, so the
+    order is rewritten in place (the dict object itself is what LMDeploy reads). True if the
+    registry changed.
+    """
+    table = registry.module_dict
+    wanted = dict(entries)
+    if list(table.items())[: len(wanted)] == list(wanted.items()):
+        return False
+    for name, cls in wanted.items():
+        registry.register_module(name=name, force=True, module=cls)
+    rest = [(name, cls) for name, cls in table.items() if name not in wanted]
+    table.clear()
+    table.update(wanted)
+    table.update(rest)
+    return True
+
+
+def register_vision_models() -> None:
+    """The plugin's Intern-S1 and Intern-S1-Pro vision models, first in `VISION_MODELS`."""
+    from lmdeploy.vl.model.base import VISION_MODELS
+
+    from interns1_plugin.lmdeploy.vision_interns1 import InternS1VisionModel
+    from interns1_plugin.lmdeploy.vision_interns1_pro import InternS1ProVisionModel
+
+    register_transformers_classes()
+    models = (InternS1VisionModel, InternS1ProVisionModel)
+    if put_first(VISION_MODELS, [(f"interns1_plugin.{m.__name__}", m) for m in models]):
+        logger.info(
+            "interns1-plugin registered LMDeploy vision models %s ahead of LMDeploy's own",
+            ", ".join(f"{m.__qualname__} ({', '.join(m._arch)})" for m in models),
+        )
+
+
+def register_chat_templates() -> None:
+    """The plugin's `intern-s1` / `intern-s1-pro` chat templates, first in `MODELS`.
+
+    Only the classes are registered here: `lmdeploy.model` is imported by `import lmdeploy`,
+    so this must stay cheap; the tokenizer loads when LMDeploy builds a template for a model.
+    """
+    from lmdeploy.model import MODELS
+
+    from interns1_plugin.lmdeploy.chat_template import CHAT_TEMPLATES
+
+    if put_first(MODELS, [(t.name, t) for t in CHAT_TEMPLATES]):
+        logger.debug(
+            "interns1-plugin registered LMDeploy chat templates %s",
+            ", ".join(repr(t.name) for t in CHAT_TEMPLATES),
+        )
 
 
 def _register_parsers() -> None:
