@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.interns1-env-stamp
 PYTEST_ARGS ?=
 
-.PHONY: env test test-fast test-distributed lint demo bench clean
+.PHONY: env test test-fast test-distributed stress lint demo bench clean
 
 env: $(STAMP)
 
@@ -27,6 +27,13 @@ test-fast: env
 # Only the tensor / pipeline / expert parallel runs (also part of `make test`).
 test-distributed: env
 	$(PY) -m pytest -m distributed $(PYTEST_ARGS)
+
+# Bigger runs of what `make test` runs small: 100,000-output parser fuzzing per engine path
+# (INTERNS1_FUZZ_STRESS_N), then the full load and hostile-input benchmarks.
+stress: env
+	$(PY) -m pytest -m stress $(PYTEST_ARGS)
+	$(PY) benchmarks/load.py
+	$(PY) benchmarks/hostile_inputs.py
 
 demo: env
 	$(PY) -m interns1_plugin.demo

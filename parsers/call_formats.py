@@ -8,6 +8,7 @@ Intern-S1-Pro:     <tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -18,6 +19,9 @@ from interns1_plugin.parsers.markers import WHITESPACE, could_become
 #: Whitespace the opening of a block may hold (after the start marker, after the header). The
 #: model writes a newline or a space; a longer run means the marker was not opening a call.
 MAX_OPENING_GAP = 64
+#: Deepest JSON nesting a call may have. Python's decoder recurses once per level, so without a
+#: bound the same text would be a call or not depending on how deep the caller's stack is.
+MAX_JSON_DEPTH = 600
 
 
 class Opening(Enum):
@@ -133,10 +137,44 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text nests deeper than `limit` (brackets inside strings do not count)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for bracket in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def _loads(text: str) -> object:
+    """Strict JSON: no NaN/Infinity literals, bounded nesting; ValueError otherwise."""
+    if _too_deep(text):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _dumps(value: object) -> str:
+    """JSON text a client can decode and encode as UTF-8; ValueError otherwise.
+
+    Numbers too large for a float (1e400) decode to infinity, and escapes of lone surrogates
+    (\\ud800) decode to strings UTF-8 cannot hold: neither has a faithful JSON rendering.
+    """
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    text.encode("utf-8")  # UnicodeEncodeError is a ValueError
+    return text
+
+
 def decode_call(payload: str) -> ToolCall | None:
     """The call a payload describes, or None when it is not a well-formed call."""
     try:
-        obj = json.loads(payload, parse_constant=_reject_constant)
+        obj = _loads(payload)
     except (ValueError, RecursionError):
         return None
     return call_from_object(obj)
@@ -152,7 +190,7 @@ def call_from_object(obj: object) -> ToolCall | None:
     if not isinstance(obj, dict):
         return None
     name = obj.get("name")
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name or not _encodable(name):
         return None
     args: object = {}
     for key in formats.ARGUMENT_KEYS:
@@ -163,16 +201,24 @@ def call_from_object(obj: object) -> ToolCall | None:
         args = {}
     if isinstance(args, str):
         try:
-            args = json.loads(args, parse_constant=_reject_constant)
+            args = _loads(args)
         except (ValueError, RecursionError):
             return None
     if not isinstance(args, dict):
         return None
     try:
-        arguments = json.dumps(args, ensure_ascii=False)
+        arguments = _dumps(args)
     except (ValueError, RecursionError):
         return None
     return ToolCall(name=name, arguments=arguments)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode_forced_calls(text: str, function_name: str | None = None) -> list[ToolCall] | None:
@@ -183,7 +229,7 @@ def decode_forced_calls(text: str, function_name: str | None = None) -> list[Too
     object. None when the text is not that (truncated, say), so the caller keeps it as content.
     """
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _loads(text)
     except (ValueError, RecursionError):
         return None
     if function_name is not None:
