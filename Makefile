@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.interns1-env-stamp
 PYTEST_ARGS ?=
 
-.PHONY: env test test-fast test-distributed stress lint demo bench clean
+.PHONY: env test test-fast test-distributed stress lint demo bench report clean
 
 env: $(STAMP)
 
@@ -46,6 +46,11 @@ bench: env
 	$(PY) benchmarks/time_series.py
 	$(PY) benchmarks/hostile_inputs.py
 	$(PY) benchmarks/load.py
+
+# Every benchmark (minutes), then benchmarks/REPORT.md; REPORT_ARGS=--no-run only re-renders it.
+REPORT_ARGS ?=
+report: env
+	$(PY) benchmarks/report.py $(REPORT_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
