@@ -11,9 +11,11 @@ this module swaps each template placeholder for its expansion:
 - time series: `<|ts_token|>` (between `<|ts_start|>`/`<|ts_end|>`) -> one token per encoder
   output; `time_series` is a modality of its own, added to vLLM's data parser the documented way.
 
-Per-request `mm_processor_kwargs` (or per server through `--mm-processor-kwargs`): `min_pixels`,
-`max_pixels` (images), `fps` / `num_frames` (videos), `sampling_rate` (time series without their
-own) and `ts_max_points` (the explicit bound on points per channel; over it, a clear error).
+Per-request `mm_processor_kwargs` (or per server through `--mm-processor-kwargs`): `min_pixels` /
+`max_pixels` and `video_min_pixels` / `video_max_pixels` (pixel bounds), `fps` / `min_frames` /
+`max_frames` (for videos given as frame arrays; video files are sampled by the loader, set through
+`media_io_kwargs`), `sampling_rate` (time series without their own) and `ts_max_points` (the
+explicit bound on points per channel; over it, a clear error).
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class InternS1ProVideoLoader(VideoLoader):
         return sampled.frames, {
             "fps": sampled.video_fps,
             "frames_indices": sampled.indices.tolist(),
+            # A lower bound: the reader's frame count is not kept past sampling.
             "total_num_frames": int(sampled.indices.max()) + 1,
             "video_backend": VIDEO_BACKEND,
             "do_sample_frames": False,
@@ -226,15 +229,13 @@ class InternS1ProProcessingInfo(BaseProcessingInfo):
         size = self.get_image_size_with_most_features()
         return self.get_num_image_tokens(image_width=size.width, image_height=size.height)
 
-    def get_max_time_series_tokens(self, seq_len: int) -> int:
-        return seq_len
-
     def get_mm_max_tokens_per_item(
         self, seq_len: int, mm_counts: Mapping[str, int]
     ) -> Mapping[str, int]:
         tokens = {"image": self.get_max_image_tokens(), "video": seq_len}
         if TIME_SERIES in self.get_supported_mm_limits():
-            tokens[TIME_SERIES] = self.get_max_time_series_tokens(seq_len)
+            # A series may take the whole context: its token count depends on its sampling rate.
+            tokens[TIME_SERIES] = seq_len
         return tokens
 
 
