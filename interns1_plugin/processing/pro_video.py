@@ -41,6 +41,7 @@ from interns1_plugin.processing.pro_vision import (
     count_tokens,
     patchify,
 )
+from interns1_plugin.processing.video import load_decord
 
 #: The source frame rate assumed when it is unknown, as transformers assumes.
 DEFAULT_VIDEO_FPS = 24.0
@@ -248,17 +249,6 @@ def _frame_shape(frame: Any) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
-def _decord() -> Any:
-    try:
-        import decord
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "decoding video files needs decord (`pip install decord`); "
-            "pass decoded frames as a (T, H, W, 3) uint8 array instead"
-        ) from err
-    return decord
-
-
 def _read_file(
     video: str | os.PathLike | io.IOBase | bytes,
     config: ProVisionConfig,
@@ -266,7 +256,7 @@ def _read_file(
     fps: float | None,
 ) -> SampledVideo:
     """Decode only the sampled frames, chunk by chunk, resizing each chunk as it arrives."""
-    decord = _decord()
+    decord = load_decord()
     if isinstance(video, bytes):
         if not video:
             raise ValueError("the video is empty (0 bytes)")

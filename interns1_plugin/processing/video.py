@@ -67,7 +67,8 @@ class DecodedVideo(NamedTuple):
     total_frames: int
 
 
-def _decord() -> Any:
+def load_decord() -> Any:
+    """decord, imported on first use; a clear ImportError when it is missing."""
     try:
         import decord
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -80,7 +81,7 @@ def _decord() -> Any:
 
 def _open_reader(source: str | io.IOBase) -> Any:
     """decord's reader; a file it cannot read is the caller's bad input, hence ValueError."""
-    decord = _decord()
+    decord = load_decord()
     try:
         return decord.VideoReader(source, ctx=decord.cpu(0))
     except (RuntimeError, decord.DECORDError):
@@ -109,7 +110,7 @@ def decode_video(
     indices = sample_indices(total, total if num_frames is None else num_frames)
     try:
         frames = reader.get_batch(indices.tolist()).asnumpy()
-    except (RuntimeError, _decord().DECORDError) as error:
+    except (RuntimeError, load_decord().DECORDError) as error:
         if not opencv_frames.is_decord_stride_error(error):
             message = "the video's frames could not be decoded: the file is corrupt"
             raise ValueError(message) from None
