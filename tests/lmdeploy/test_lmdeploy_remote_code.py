@@ -35,11 +35,12 @@ import runpy
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from interns1_plugin.testing.remote_code import HUB_MODULES, HUB_NAMES, Bundle, plant_hub_code
 
 pytest.importorskip("lmdeploy.vl.model.builder", exc_type=ImportError)
 
@@ -48,21 +49,6 @@ from interns1_plugin.lmdeploy import import_hook  # noqa: E402
 pytestmark = pytest.mark.lmdeploy
 
 CHILD_TIMEOUT_S = 600
-HUB_MODULES = (
-    "configuration",
-    "modeling",
-    "tokenization",
-    "processing",
-    "image_processing",
-    "video_processing",
-)
-PROCESSOR_CONFIGS = (
-    "processor_config.json",
-    "preprocessor_config.json",
-    "video_preprocessor_config.json",
-)
-#: Module stem and class prefix of the hub files, per checkpoint.
-HUB_NAMES = {"mini": ("interns1", "InternS1"), "pro": ("interns1_pro", "InternS1Pro")}
 
 #: What each check must resolve to: the plugin's classes (None: a transformers class).
 EXPECTED: dict[str, dict[str, Any]] = {
@@ -94,63 +80,6 @@ PRO_TOKENIZER_RUNS_BUNDLED_CODE = pytest.mark.xfail(
         "runs"
     ),
 )
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """A checkpoint with planted hub code, where its markers go, and transformers' module cache."""
-
-    path: Path
-    markers: Path
-    module_cache: Path
-
-    def ran(self) -> list[str]:
-        """The bundled modules that executed (their markers), sorted."""
-        return sorted(p.name for p in self.markers.iterdir()) if self.markers.exists() else []
-
-    def cached(self) -> list[str]:
-        """Bundled files transformers copied into its dynamic-module cache to import them."""
-        if not self.module_cache.exists():
-            return []
-        return sorted(p.name for p in self.module_cache.rglob("*.py") if p.name != "__init__.py")
-
-
-def plant_hub_code(model: Path, stem: str, prefix: str, markers: Path) -> None:
-    """Hub-style Python files that record any execution, and every `auto_map` aimed at them."""
-    for kind in HUB_MODULES:
-        module = f"{kind}_{stem}"
-        body = (
-            "from pathlib import Path\n"
-            f"markers = Path({str(markers)!r})\n"
-            "markers.mkdir(parents=True, exist_ok=True)\n"
-            f"(markers / {module!r}).write_text('executed')\n"
-            f"raise RuntimeError('bundled checkpoint code ran: {module}')\n"
-        )
-        (model / f"{module}.py").write_text(body, encoding="utf-8")
-    processors = {
-        "AutoProcessor": f"processing_{stem}.{prefix}Processor",
-        "AutoImageProcessor": f"image_processing_{stem}.{prefix}ImageProcessor",
-        "AutoVideoProcessor": f"video_processing_{stem}.{prefix}VideoProcessor",
-    }
-    auto_maps: dict[str, dict[str, Any]] = {
-        "config.json": {
-            "AutoConfig": f"configuration_{stem}.{prefix}Config",
-            "AutoModel": f"modeling_{stem}.{prefix}Model",
-            "AutoModelForCausalLM": f"modeling_{stem}.{prefix}ForConditionalGeneration",
-        },
-        "tokenizer_config.json": {
-            "AutoTokenizer": [
-                f"tokenization_{stem}.{prefix}Tokenizer",
-                f"tokenization_{stem}.{prefix}TokenizerFast",
-            ]
-        },
-        **{name: processors for name in PROCESSOR_CONFIGS},
-    }
-    for name, auto_map in auto_maps.items():
-        path = model / name
-        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        data["auto_map"] = auto_map
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,6 @@ import runpy
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,13 @@ from interns1_plugin.processing.image import count_tiles
 from interns1_plugin.processing.pro_vision import ProVisionConfig, count_image_tokens
 from interns1_plugin.processing.time_series import num_time_series_tokens
 from interns1_plugin.testing.http import post_json
+from interns1_plugin.testing.remote_code import (
+    HUB_MODULES,
+    HUB_NAMES,
+    PROCESSOR_CONFIGS,
+    Bundle,
+    plant_hub_code,
+)
 from interns1_plugin.testing.server import ServerStartError, VllmServer
 from interns1_plugin.testing.tiny_interns1 import build_tiny_interns1, write_dynamic_tokenizer
 from interns1_plugin.testing.tiny_interns1_pro import (
@@ -60,22 +66,6 @@ pytestmark = [
 
 MODEL = "tiny-intern-s1"
 PROMPT = "What does this show?"
-#: Hub-style module kinds; a checkpoint gets `<kind>_<stem>.py` for each.
-HUB_MODULES = (
-    "configuration",
-    "modeling",
-    "tokenization",
-    "processing",
-    "image_processing",
-    "video_processing",
-)
-PROCESSOR_CONFIGS = (
-    "processor_config.json",
-    "preprocessor_config.json",
-    "video_preprocessor_config.json",
-)
-#: Module stem and class prefix of the hub files, per checkpoint.
-HUB_NAMES = {"mini": ("interns1", "InternS1"), "pro": ("interns1_pro", "InternS1Pro")}
 #: Time-series length of the Pro request (long enough for several placeholder tokens).
 SERIES_POINTS = 400
 
@@ -91,63 +81,6 @@ PRO_TRUSTED_RUNS_BUNDLED_CODE = pytest.mark.xfail(
         "runs"
     ),
 )
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """A checkpoint with planted hub code, where its markers go, and transformers' module cache."""
-
-    path: Path
-    markers: Path
-    module_cache: Path
-
-    def ran(self) -> list[str]:
-        """The bundled modules that executed (their markers), sorted."""
-        return sorted(p.name for p in self.markers.iterdir()) if self.markers.exists() else []
-
-    def cached(self) -> list[str]:
-        """Bundled files transformers copied into its dynamic-module cache to import them."""
-        if not self.module_cache.exists():
-            return []
-        return sorted(p.name for p in self.module_cache.rglob("*.py") if p.name != "__init__.py")
-
-
-def plant_hub_code(model: Path, stem: str, prefix: str, markers: Path) -> None:
-    """Hub-style Python files that record any execution, and every `auto_map` aimed at them."""
-    for kind in HUB_MODULES:
-        module = f"{kind}_{stem}"
-        body = (
-            "from pathlib import Path\n"
-            f"markers = Path({str(markers)!r})\n"
-            "markers.mkdir(parents=True, exist_ok=True)\n"
-            f"(markers / {module!r}).write_text('executed')\n"
-            f"raise RuntimeError('bundled checkpoint code ran: {module}')\n"
-        )
-        (model / f"{module}.py").write_text(body, encoding="utf-8")
-    processors = {
-        "AutoProcessor": f"processing_{stem}.{prefix}Processor",
-        "AutoImageProcessor": f"image_processing_{stem}.{prefix}ImageProcessor",
-        "AutoVideoProcessor": f"video_processing_{stem}.{prefix}VideoProcessor",
-    }
-    auto_maps: dict[str, dict[str, Any]] = {
-        "config.json": {
-            "AutoConfig": f"configuration_{stem}.{prefix}Config",
-            "AutoModel": f"modeling_{stem}.{prefix}Model",
-            "AutoModelForCausalLM": f"modeling_{stem}.{prefix}ForConditionalGeneration",
-        },
-        "tokenizer_config.json": {
-            "AutoTokenizer": [
-                f"tokenization_{stem}.{prefix}Tokenizer",
-                f"tokenization_{stem}.{prefix}TokenizerFast",
-            ]
-        },
-        **{name: processors for name in PROCESSOR_CONFIGS},
-    }
-    for name, auto_map in auto_maps.items():
-        path = model / name
-        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        data["auto_map"] = auto_map
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def make_bundle(model: str, root: Path) -> Bundle:

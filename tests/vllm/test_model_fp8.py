@@ -53,28 +53,10 @@ class _StubKernel:
 @pytest.fixture(scope="module")
 def distributed() -> Iterator[None]:
     """A one-rank gloo group: vLLM's parallel layers ask it for their shard sizes."""
-    from vllm.config import VllmConfig, set_current_vllm_config
-    from vllm.distributed import (
-        destroy_distributed_environment,
-        destroy_model_parallel,
-        init_distributed_environment,
-        initialize_model_parallel,
-    )
+    from interns1_plugin.testing.vllm_context import single_rank_vllm
 
-    from interns1_plugin.testing.server import free_port
-
-    init_distributed_environment(
-        world_size=1,
-        rank=0,
-        local_rank=0,
-        distributed_init_method=f"tcp://127.0.0.1:{free_port()}",
-        backend="gloo",
-    )
-    with set_current_vllm_config(VllmConfig()):
-        initialize_model_parallel(1, 1)
-    yield
-    destroy_model_parallel()
-    destroy_distributed_environment()
+    with single_rank_vllm():
+        yield
 
 
 @pytest.fixture(scope="module", params=["mini", "s1"])

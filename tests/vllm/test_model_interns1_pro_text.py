@@ -440,28 +440,10 @@ def test_tiny_router_needs_grouping(tiny_pro: TinyPro) -> None:
 @pytest.fixture(scope="module")
 def vllm_single_rank() -> Iterator[None]:
     """A one-rank gloo group: the rotary module asks it for its tensor-parallel share."""
-    from vllm.config import VllmConfig, set_current_vllm_config
-    from vllm.distributed import (
-        destroy_distributed_environment,
-        destroy_model_parallel,
-        init_distributed_environment,
-        initialize_model_parallel,
-    )
+    from interns1_plugin.testing.vllm_context import single_rank_vllm
 
-    from interns1_plugin.testing.server import free_port
-
-    init_distributed_environment(
-        world_size=1,
-        rank=0,
-        local_rank=0,
-        distributed_init_method=f"tcp://127.0.0.1:{free_port()}",
-        backend="gloo",
-    )
-    with set_current_vllm_config(VllmConfig()):
-        initialize_model_parallel(1, 1)
-    yield
-    destroy_model_parallel()
-    destroy_distributed_environment()
+    with single_rank_vllm():
+        yield
 
 
 def _fope_module(model: TinyPro, cos_coef: torch.Tensor, sin_coef: torch.Tensor) -> Any:
