@@ -61,10 +61,6 @@ The TP=2 cases skip with fewer than two visible CUDA devices; the FP8/BF16 case 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -72,6 +68,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from interns1_plugin.testing.distributed import (
+    assert_same_decoding,
+    child_env,
+    child_main,
+    completion_record,
+    layout_engine_args,
+    run_script,
+)
 
 if TYPE_CHECKING:
     from interns1_plugin.testing.tiny_interns1 import TinyVariant
@@ -85,7 +90,6 @@ MAX_TOKENS = 8
 TOP_LOGPROBS = 5
 #: Seconds one vLLM run may take, start-up included.
 RUN_TIMEOUT = 900
-STDERR_TAIL = 6000
 
 #: Chosen-token logprob gap allowed between FP8 layouts. Only the bfloat16 rounding of partial
 #: sums differs (see the module docstring). On CPU, the bfloat16 twin at TP=2 against TP=1 moved
@@ -239,9 +243,7 @@ def run_vllm(model_dir: Path, layout: dict[str, Any]) -> dict[str, Any]:
         "gpu_memory_utilization": 0.3,
         "limit_mm_per_prompt": {"image": 1, "video": 0},
         "seed": 0,
-    } | layout
-    if engine_args.get("tensor_parallel_size", 1) > 1:
-        engine_args.setdefault("distributed_executor_backend", "mp")
+    } | layout_engine_args(layout)
     llm = LLM(**engine_args)
     try:
         loaded = time.monotonic()
@@ -258,65 +260,31 @@ def run_vllm(model_dir: Path, layout: dict[str, Any]) -> dict[str, Any]:
         "ranks": ranks,
     }
     for name, output in zip(PROMPTS, outputs, strict=True):
-        completion = output.outputs[0]
-        tokens = list(completion.token_ids)
-        results[name] = {
-            "prompt_ids": list(output.prompt_token_ids),
-            "tokens": tokens,
-            "logprobs": [
-                step[t].logprob for t, step in zip(tokens, completion.logprobs, strict=True)
-            ],
-            "top": [{str(t): lp.logprob for t, lp in step.items()} for step in completion.logprobs],
-        }
+        top = [
+            {str(t): lp.logprob for t, lp in step.items()} for step in output.outputs[0].logprobs
+        ]
+        results[name] = completion_record(output) | {"top": top}
     return results
 
 
 # --- the parent: children, checkpoints, comparisons --------------------------------------------
 
-#: Environment of every child: in-process engine core (the ranks are the only other processes),
-#: spawned ranks (the child may have touched CUDA), loopback-only addresses, hub offline.
-_CHILD_ENV = {
-    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-    "VLLM_WORKER_MULTIPROC_METHOD": "spawn",
-    "VLLM_HOST_IP": "127.0.0.1",
-    "VLLM_LOOPBACK_IP": "127.0.0.1",
-    "VLLM_NO_USAGE_STATS": "1",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-}
-
 
 def run_in_child(model_dir: Path, layout: dict[str, Any], out: Path) -> dict[str, Any]:
     """Run this file as a script for one layout; fail with its stderr tail if it fails.
 
-    One child per run, so each starts with all GPU memory free. The child leads its own process
-    group, so a timeout or a crash kills its ranks with it.
+    One child per run, so each starts with all GPU memory free. Its ranks are spawned, not
+    forked, because the child may have touched CUDA before vLLM starts them.
     """
-    command = [sys.executable, __file__, str(model_dir), str(out), json.dumps(layout)]
-    child = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ | _CHILD_ENV,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = child.communicate(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        _, stderr = child.communicate()
-        pytest.fail(f"{layout} on {model_dir.name} timed out:\n{stderr[-STDERR_TAIL:]}")
-    finally:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)  # ranks a crashed run left behind
-        except ProcessLookupError:
-            pass
-    if child.returncode != 0:
-        pytest.fail(
-            f"{layout} on {model_dir.name} exited with {child.returncode}:\n{stderr[-STDERR_TAIL:]}"
-        )
-    return json.loads(out.read_text())
+    return run_script(
+        __file__,
+        model_dir,
+        layout,
+        out,
+        timeout=RUN_TIMEOUT,
+        env=child_env({"VLLM_WORKER_MULTIPROC_METHOD": "spawn"}),
+        label=f"{layout} on {model_dir.name}",
+    ).result
 
 
 def quantize_checkpoint(model_dir: Path, variant: TinyVariant) -> None:
@@ -404,19 +372,6 @@ def assert_fp8_shards(result: dict[str, Any], expected: dict[str, Any], label: s
             assert shards == expected, (where, shards)
 
 
-def assert_same_decoding(reference: dict[str, Any], tested: dict[str, Any], label: str) -> float:
-    """Same prompt ids and tokens; chosen logprobs within `LOGPROB_ATOL`. Returns the worst gap."""
-    worst = 0.0
-    for name in PROMPTS:
-        ref, test = reference[name], tested[name]
-        assert test["prompt_ids"] == ref["prompt_ids"], f"{label}/{name}: prompt ids differ"
-        assert test["tokens"] == ref["tokens"], f"{label}/{name}: tokens differ"
-        gaps = [abs(a - b) for a, b in zip(ref["logprobs"], test["logprobs"], strict=True)]
-        assert max(gaps) <= LOGPROB_ATOL, f"{label}/{name}: logprob gaps {gaps}"
-        worst = max(worst, *gaps)
-    return worst
-
-
 def agreed_prefix(reference: dict[str, Any], tested: dict[str, Any], name: str) -> int:
     """Tokens equal before the first divergence, where vLLM's rule must hold: each side's
     token is in the other's top `TOP_LOGPROBS`. Later tokens follow different contexts."""
@@ -466,7 +421,7 @@ def test_fp8_layout_matches_one_gpu(
     assert len(reference["ranks"]) == 1 and len(tested["ranks"]) == 2
     ep = LAYOUTS[layout].get("enable_expert_parallel", False)
     assert_fp8_shards(tested, expected_rank_shards(text_config, 2, ep), layout)
-    worst = assert_same_decoding(reference, tested, layout)
+    worst = assert_same_decoding(reference, tested, layout, PROMPTS, LOGPROB_ATOL)
     print(f"fp8/{layout}: max chosen-logprob gap to tp1 {worst:.2e}; seconds {tested['seconds']}")
 
 
@@ -495,5 +450,4 @@ def test_fp8_follows_bf16(
 
 
 if __name__ == "__main__":
-    result = run_vllm(Path(sys.argv[1]), json.loads(sys.argv[3]))
-    Path(sys.argv[2]).write_text(json.dumps(result))
+    child_main(run_vllm)

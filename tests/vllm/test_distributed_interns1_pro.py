@@ -42,17 +42,27 @@ for all). Each child leads its own process group, so a timeout kills its ranks.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from interns1_plugin.testing.distributed import (
+    CPU_LAYOUTS,
+    assert_same_decoding,
+    child_env,
+    child_main,
+    completion_record,
+    cpu_expert_parallel_crash,
+    cpu_rank_env,
+    cpu_skip_reason,
+    layout_engine_args,
+    layout_ranks,
+    run_layouts,
+    run_script,
+)
 
 pytest.importorskip("vllm")
 
@@ -64,29 +74,17 @@ TOP_LOGPROBS = 2
 LOGPROB_ATOL = 1e-4
 #: Seconds one vLLM run may take (start-up dominates; two ranks share two cores).
 RUN_TIMEOUT = 600
-STDERR_TAIL = 6000
 
-#: Engine arguments of each layout, on top of the single-rank ones.
-LAYOUTS: dict[str, dict[str, Any]] = {
-    "tp2": {"tensor_parallel_size": 2},
-    # vLLM's CPU runner allocates the buffer a later stage receives activations into only in
-    # its warm-up, which it skips in eager mode, so the second stage fails its first step
-    # (`assert self.intermediate_tensors is not None`). Tracing once (mode 2,
-    # DYNAMO_TRACE_ONCE) with dynamo's eager backend turns the warm-up on without compiling
-    # kernels; the ops stay the same.
-    "pp2": {
-        "pipeline_parallel_size": 2,
-        "enforce_eager": False,
-        "compilation_config": {"mode": 2, "backend": "eager"},
-    },
-    "tp2_ep": {"tensor_parallel_size": 2, "enable_expert_parallel": True},
-}
+#: Engine arguments of each layout, on top of the single-rank ones (pipeline parallel with
+#: the CPU runner's warm-up workaround; see `CPU_LAYOUTS`).
+LAYOUTS: dict[str, dict[str, Any]] = CPU_LAYOUTS
 #: Layouts vLLM's CPU backend cannot run, and why; skipped there, run elsewhere.
 CPU_UNSUPPORTED: dict[str, str] = {
-    "tp2_ep": (
-        "vLLM's CPU MoE experts pass global expert ids to cpu_fused_moe and ignore the "
-        "expert map, so a rank holding 4 of 8 experts reads past its weights: the first step "
-        "dies with SIGSEGV in cpu_fused_moe.cpp (worker exit -11), as for Intern-S1's MoE"
+    "tp2_ep": cpu_expert_parallel_crash(
+        4,
+        8,
+        "the first step dies with SIGSEGV in cpu_fused_moe.cpp (worker exit -11), "
+        "as for Intern-S1's MoE",
     ),
 }
 
@@ -126,12 +124,6 @@ def _multi_modal_data(message: str) -> dict[str, Any]:
     return data
 
 
-def _bind_cores(ranks: int) -> str:
-    """`VLLM_CPU_OMP_THREADS_BIND`: one core per rank, reusing cores when there are too few."""
-    cores = sorted(os.sched_getaffinity(0))
-    return "|".join(str(cores[rank % len(cores)]) for rank in range(ranks))
-
-
 def _requests() -> list[dict[str, Any]]:
     """Every prompt as a ChatML user turn, with its media where it has some."""
     return [
@@ -159,9 +151,8 @@ def run_vllm(model_dir: Path, layout: dict[str, Any]) -> dict[str, Any]:
         "seed": 0,
     }
     if layout:
-        engine_args |= {"distributed_executor_backend": "mp", **layout}
-        ranks = layout.get("tensor_parallel_size", 1) * layout.get("pipeline_parallel_size", 1)
-        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = _bind_cores(ranks)
+        engine_args |= layout_engine_args(layout)
+        os.environ.update(cpu_rank_env(layout_ranks(layout)))
     llm = LLM(**engine_args)
     try:
         loaded = time.monotonic()
@@ -176,105 +167,33 @@ def run_vllm(model_dir: Path, layout: dict[str, Any]) -> dict[str, Any]:
         llm.llm_engine.engine_core.shutdown()  # stop this layout's ranks before the next starts
     results: dict[str, Any] = {"seconds": {"start": loaded - started, "generate": done - loaded}}
     for name, output in zip(PROMPTS, outputs, strict=True):
-        completion = output.outputs[0]
-        tokens = list(completion.token_ids)
-        chosen = [step[tok].logprob for tok, step in zip(tokens, completion.logprobs, strict=True)]
-        results[name] = {
-            "placeholders": sum(t in placeholder_ids for t in output.prompt_token_ids),
-            "prompt_ids": list(output.prompt_token_ids),
-            "tokens": tokens,
-            "logprobs": chosen,
-        }
+        placeholders = sum(t in placeholder_ids for t in output.prompt_token_ids)
+        results[name] = {"placeholders": placeholders, **completion_record(output)}
     return results
-
-
-def run_layouts(model_dir: Path, layouts: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Each layout in turn in this process (one vLLM import for all); a layout that raises
-    records its traceback and the next one still runs."""
-    results: dict[str, Any] = {}
-    for name, layout in layouts.items():
-        try:
-            results[name] = run_vllm(model_dir, layout)
-        except Exception:
-            results[name] = {"error": traceback.format_exc()}
-    return results
-
-
-#: Environment of every child: in-process engine core (the ranks are the only other
-#: processes), loopback-only addresses, no usage reporting, hub offline.
-_CHILD_ENV = {
-    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-    "VLLM_HOST_IP": "127.0.0.1",
-    "VLLM_LOOPBACK_IP": "127.0.0.1",
-    "VLLM_NO_USAGE_STATS": "1",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-}
 
 
 def run_in_child(model_dir: Path, layouts: dict[str, dict[str, Any]], out: Path) -> dict[str, Any]:
     """Run this file as a script for `layouts`; fail with its stderr tail if it fails.
 
-    The child leads its own process group, so a timeout kills its ranks with it. Each layout's
-    result carries `stderr` (the child's tail) for failure messages.
+    Each layout's result carries `stderr` (the child's tail) for failure messages.
     """
-    command = [sys.executable, __file__, str(model_dir), str(out), json.dumps(layouts)]
-    env = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_KVCACHE_SPACE"} | _CHILD_ENV
-    started = time.monotonic()
-    child = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
+    run = run_script(
+        __file__,
+        model_dir,
+        layouts,
+        out,
+        timeout=RUN_TIMEOUT * len(layouts),
+        env=child_env(drop=["VLLM_CPU_KVCACHE_SPACE"]),
+        label=str(list(layouts)),
     )
-    try:
-        _, stderr = child.communicate(timeout=RUN_TIMEOUT * len(layouts))
-    except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
-        _, stderr = child.communicate()
-        pytest.fail(f"{list(layouts)} timed out:\n{stderr[-STDERR_TAIL:]}")
-    finally:
-        try:
-            os.killpg(child.pid, signal.SIGKILL)  # ranks a crashed run left behind
-        except ProcessLookupError:
-            pass
-    if child.returncode != 0:
-        pytest.fail(f"{list(layouts)} exited with {child.returncode}:\n{stderr[-STDERR_TAIL:]}")
-    results = json.loads(out.read_text())
-    wall = time.monotonic() - started
-    for result in results.values():
-        result["stderr"] = stderr[-STDERR_TAIL:]
-        result["child_seconds"] = wall
-    return results
-
-
-def assert_same_decoding(reference: dict[str, Any], tested: dict[str, Any], layout: str) -> float:
-    """Same prompt ids and tokens; chosen logprobs within tolerance. Returns the largest gap."""
-    if "error" in tested:
-        pytest.fail(f"{layout} raised:\n{tested['error']}\nstderr tail:\n{tested['stderr']}")
-    worst = 0.0
-    for name in PROMPTS:
-        ref, test = reference[name], tested[name]
-        assert test["prompt_ids"] == ref["prompt_ids"], f"{layout}/{name}: prompt ids differ"
-        assert test["tokens"] == ref["tokens"], f"{layout}/{name}: tokens differ"
-        gaps = [abs(a - b) for a, b in zip(ref["logprobs"], test["logprobs"], strict=True)]
-        assert max(gaps) <= LOGPROB_ATOL, f"{layout}/{name}: logprob gaps {gaps}"
-        worst = max(worst, *gaps)
-    return worst
-
-
-def _on_cpu() -> bool:
-    from vllm.platforms import current_platform
-
-    return current_platform.is_cpu()
+    for result in run.result.values():
+        result["stderr"] = run.stderr_tail
+        result["child_seconds"] = run.seconds
+    return run.result
 
 
 def _skip_reason(layout: str) -> str | None:
-    if layout in CPU_UNSUPPORTED and _on_cpu():
-        return CPU_UNSUPPORTED[layout]
-    return None
+    return cpu_skip_reason(layout, CPU_UNSUPPORTED)
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +231,7 @@ def test_layout_matches_single_rank(layout: str, request: pytest.FixtureRequest)
         pytest.skip(reason)
     reference = request.getfixturevalue("single_rank")
     tested = request.getfixturevalue("parallel_runs")[layout]
-    worst = assert_same_decoding(reference, tested, layout)
+    worst = assert_same_decoding(reference, tested, layout, PROMPTS, LOGPROB_ATOL)
     print(
         f"pro/{layout}: max logprob gap {worst:.2e}; seconds {tested['seconds']}, "
         f"children {reference['child_seconds']:.0f} (single rank), "
@@ -321,5 +240,4 @@ def test_layout_matches_single_rank(layout: str, request: pytest.FixtureRequest)
 
 
 if __name__ == "__main__":
-    result = run_layouts(Path(sys.argv[1]), json.loads(sys.argv[3]))
-    Path(sys.argv[2]).write_text(json.dumps(result))
+    child_main(lambda model_dir, layouts: run_layouts(run_vllm, model_dir, layouts))
