@@ -37,6 +37,7 @@ from vllm.sequence import IntermediateTensors
 
 from interns1_plugin import formats
 from interns1_plugin.vllm.models.intern_s1_vit import InternS1VisionModel
+from interns1_plugin.vllm.models.mm_fields import flat
 from interns1_plugin.vllm.multimodal.interns1 import (
     InternS1DummyInputsBuilder,
     InternS1MultiModalProcessor,
@@ -101,13 +102,6 @@ def _match_ignored_layers_by_suffix(quant_config: QuantizationConfig | None) -> 
     """
     if isinstance(quant_config, Fp8Config):
         quant_config.ignored_layers_match_mode = "suffix"
-
-
-def _flat(value: object) -> torch.Tensor:
-    """Items of a flat field arrive as one tensor or, when shapes differ, a list of them."""
-    if isinstance(value, torch.Tensor):
-        return value
-    return torch.cat(list(value))  # type: ignore[arg-type]
 
 
 @MULTIMODAL_REGISTRY.register_processor(
@@ -199,8 +193,8 @@ class InternS1ForConditionalGeneration(nn.Module, SupportsMultiModal, SupportsPP
             if kwargs.get(embeds_key) is not None:
                 embeddings.extend(kwargs[embeds_key])  # type: ignore[arg-type]
             elif kwargs.get(pixel_key) is not None:
-                tiles_per_item = _flat(kwargs[count_key]).flatten().tolist()
-                tokens = self._embed_tiles(_flat(kwargs[pixel_key]))
+                tiles_per_item = flat(kwargs[count_key]).flatten().tolist()
+                tokens = self._embed_tiles(flat(kwargs[pixel_key]))
                 per_item = [tiles * tokens.shape[1] for tiles in tiles_per_item]
                 embeddings.extend(tokens.reshape(-1, tokens.shape[-1]).split(per_item))
         return embeddings

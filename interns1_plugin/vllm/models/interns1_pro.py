@@ -29,6 +29,7 @@ from interns1_plugin import formats
 from interns1_plugin.vllm.models.interns1_pro_text import InternS1ProForCausalLM
 from interns1_plugin.vllm.models.interns1_pro_time_series import InternS1ProTimeSeriesEncoder
 from interns1_plugin.vllm.models.interns1_pro_vision import InternS1ProVisionTransformer
+from interns1_plugin.vllm.models.mm_fields import flat
 from interns1_plugin.vllm.multimodal.interns1_pro import (
     TIME_SERIES,
     InternS1ProDummyInputsBuilder,
@@ -42,12 +43,6 @@ def _grid(value: object) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.reshape(-1, 3)
     return torch.stack([torch.as_tensor(v).reshape(3) for v in value])  # type: ignore[union-attr]
-
-
-def _flat(value: object) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value
-    return torch.cat(list(value))  # type: ignore[arg-type]
 
 
 @MULTIMODAL_REGISTRY.register_processor(
@@ -99,7 +94,7 @@ class InternS1ProForConditionalGeneration(nn.Module, SupportsMultiModal, Support
 
     def _embed_vision(self, pixels: object, grid: object) -> list[torch.Tensor]:
         grid_thw = _grid(grid)
-        tokens = self.visual(_flat(pixels), grid_thw)
+        tokens = self.visual(flat(pixels), grid_thw)
         merge = self.visual.spatial_merge_size**2
         return list(tokens.split((grid_thw.prod(-1) // merge).tolist()))
 
@@ -107,7 +102,7 @@ class InternS1ProForConditionalGeneration(nn.Module, SupportsMultiModal, Support
         if self.time_series is None:
             raise ValueError("this Intern-S1-Pro checkpoint has no time-series encoder")
         series = [torch.as_tensor(v) for v in values]  # type: ignore[union-attr]
-        sampling_rates = _flat(rates).flatten().tolist()
+        sampling_rates = flat(rates).flatten().tolist()
         return self.time_series(series, sampling_rates)
 
     def embed_multimodal(self, **kwargs: object) -> MultiModalEmbeddings:
