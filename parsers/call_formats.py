@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -153,11 +155,40 @@ def _too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+def _on_fresh_stack(function: Callable[[], object]) -> object:
+    """`function()`, retried on a new thread if it ran out of recursion depth here.
+
+    Before Python 3.12 the JSON codec's recursion counts against the interpreter's frame limit,
+    so a call nested a few hundred levels would decode for a shallow caller and not for a deep
+    one. A new thread starts with an empty recursion count, so the verdict depends on the text
+    alone (nesting is already bounded by MAX_JSON_DEPTH). Only that rare retry costs a thread.
+    """
+    try:
+        return function()
+    except RecursionError:
+        pass
+    outcome: list[object] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(function())
+        except BaseException as error:  # handed to the caller's thread below
+            failure.append(error)
+
+    worker = threading.Thread(target=run, name="interns1-json-decode")
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
 def _loads(text: str) -> object:
     """Strict JSON: no NaN/Infinity literals, bounded nesting; ValueError otherwise."""
     if _too_deep(text):
         raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    return json.loads(text, parse_constant=_reject_constant)
+    return _on_fresh_stack(lambda: json.loads(text, parse_constant=_reject_constant))
 
 
 def _dumps(value: object) -> str:
@@ -166,7 +197,8 @@ def _dumps(value: object) -> str:
     Numbers too large for a float (1e400) decode to infinity, and escapes of lone surrogates
     (\\ud800) decode to strings UTF-8 cannot hold: neither has a faithful JSON rendering.
     """
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    text = _on_fresh_stack(lambda: json.dumps(value, ensure_ascii=False, allow_nan=False))
+    assert isinstance(text, str)
     text.encode("utf-8")  # UnicodeEncodeError is a ValueError
     return text
 
