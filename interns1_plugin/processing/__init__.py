@@ -2,8 +2,8 @@
 for Intern-S1-Pro, Qwen3-VL-style patches and time series.
 
 The core functions need only NumPy, PIL and torch (decord for video files). The transformers
-classes (`InternS1Processor` and its image / video processors) load on first access, so importing
-this package does not import transformers.
+classes (`InternS1Processor`, `InternS1ProProcessor` and their image / video processors) load on
+first access, so importing this package does not import transformers.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ _LAZY = {
     "InternS1Processor": "interns1_plugin.processing.processor",
     "InternS1ImageProcessor": "interns1_plugin.processing.image_processor",
     "InternS1VideoProcessor": "interns1_plugin.processing.video_processor",
+    "InternS1ProProcessor": "interns1_plugin.processing.pro_processor",
+    "InternS1ProImageProcessor": "interns1_plugin.processing.pro_image_processor",
+    "InternS1ProVideoProcessor": "interns1_plugin.processing.pro_video_processor",
 }
 
 
@@ -80,6 +83,9 @@ __all__ = [
     "video_prompt",
     "ImageTiles",
     "InternS1ImageProcessor",
+    "InternS1ProImageProcessor",
+    "InternS1ProProcessor",
+    "InternS1ProVideoProcessor",
     "InternS1Processor",
     "InternS1VideoProcessor",
     "TilingConfig",

@@ -19,7 +19,9 @@ transformers' dynamic-module cache (`HF_MODULES_CACHE`, a temporary directory) h
 file.
 
 The mini checkpoint ships the tokenizer class the published one names (`InternS1Tokenizer`); the
-tiny Pro's tokenizer config names transformers' `PreTrainedTokenizerFast`.
+tiny Pro's tokenizer config names transformers' `PreTrainedTokenizerFast`, which no registration
+can prefer over the `auto_map`: the plugin's `tokenizer.local_only` loads it (a transformers
+class) without the bundled file.
 
 Controls: every planted file leaves its marker when run, and with the plugin's hook switched off
 LMDeploy's own config loading runs the bundled configuration file.
@@ -69,17 +71,6 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "items": [1, 1],
     },
 }
-
-#: Bundled code that runs today. Strict: once fixed, the case passes and the mark must go.
-PRO_TOKENIZER_RUNS_BUNDLED_CODE = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "LMDeploy's Tokenizer loads AutoTokenizer with trust_remote_code=True; Pro's "
-        "tokenizer_config.json names a transformers class (PreTrainedTokenizerFast), which "
-        "transformers does not prefer over the tokenizer auto_map, so tokenization_interns1_pro.py "
-        "runs"
-    ),
-)
 
 
 @pytest.fixture(scope="module")
@@ -250,18 +241,12 @@ def test_without_the_hook_lmdeploy_runs_the_bundled_config(
 
 
 CHECKS = ("config", "arch", "tokenizer", "vision", "template", "request")
-KNOWN_RUNS = {("pro", "tokenizer"), ("pro", "request")}
 
 
 @pytest.mark.parametrize(
     ("model", "check"),
     [
-        pytest.param(
-            model,
-            check,
-            marks=[PRO_TOKENIZER_RUNS_BUNDLED_CODE] if (model, check) in KNOWN_RUNS else [],
-            id=f"{model}-{check}",
-        )
+        pytest.param(model, check, id=f"{model}-{check}")
         for model in sorted(HUB_NAMES)
         for check in CHECKS
     ],

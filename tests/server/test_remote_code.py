@@ -18,7 +18,10 @@ no marker exists and transformers' dynamic-module cache (`HF_MODULES_CACHE`, poi
 temporary directory) holds no copy of any bundled file, i.e. none was even fetched for import.
 
 The mini checkpoint ships the tokenizer class the published one names (`InternS1Tokenizer`); the
-tiny Pro's tokenizer config names transformers' `PreTrainedTokenizerFast`.
+tiny Pro's tokenizer config names transformers' `PreTrainedTokenizerFast`, which no registration
+can prefer over the `auto_map` (the plugin's `tokenizer.local_only` keeps it local), and names no
+processor class (`InternS1ProProcessor`, registered for the Pro configs, serves vLLM's
+`AutoProcessor` chat-template lookup).
 
 Controls show the absence of markers means something: each planted file leaves its marker when
 run, and transformers' own dynamic-module loader, pointed at each `auto_map` entry, runs it.
@@ -68,19 +71,6 @@ MODEL = "tiny-intern-s1"
 PROMPT = "What does this show?"
 #: Time-series length of the Pro request (long enough for several placeholder tokens).
 SERIES_POINTS = 400
-
-#: Bundled code that runs today when Pro is served with --trust-remote-code. Strict: once fixed,
-#: the case passes, the mark must go, and the case guards the fix.
-PRO_TRUSTED_RUNS_BUNDLED_CODE = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "with --trust-remote-code, Pro's bundled code runs: vLLM's tokenizer loader follows the "
-        "tokenizer auto_map because tokenizer_config.json names a transformers class "
-        "(PreTrainedTokenizerFast), and vLLM's chat-template lookup calls AutoProcessor, for "
-        "which no processor is registered for InternS1ProConfig, so processing_interns1_pro.py "
-        "runs"
-    ),
-)
 
 
 def make_bundle(model: str, root: Path) -> Bundle:
@@ -200,7 +190,7 @@ def _check_prompt_lengths(model: str, tokens: dict[str, int]) -> None:
         ("mini", False),
         ("mini", True),
         ("pro", False),
-        pytest.param("pro", True, marks=PRO_TRUSTED_RUNS_BUNDLED_CODE),
+        ("pro", True),
     ],
     ids=["mini", "mini-trust-remote-code", "pro", "pro-trust-remote-code"],
 )

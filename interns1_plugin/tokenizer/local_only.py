@@ -1,0 +1,111 @@
+"""Intern-S1 checkpoints get their tokenizer without bundled code, even under `trust_remote_code`.
+
+Why registration alone cannot do it (transformers 5, `models/auto/tokenization_auto.py`,
+`AutoTokenizer.from_pretrained`): with a tokenizer `auto_map` in `tokenizer_config.json` and
+`trust_remote_code=True`, transformers imports the `auto_map`'s file unless it has *explicit
+local code*: the class named by `tokenizer_class` resolves, by name, to a class outside
+`transformers.*`, and the config's type is *not* in `TOKENIZER_MAPPING`. Hence:
+
+- a name the plugin owns (`InternS1Tokenizer`, what Intern-S1 / mini name) wins by being
+  registered by name (`registration.py`);
+- registering a tokenizer for a config class never wins: it makes the local code non-explicit;
+- a transformers name (`PreTrainedTokenizerFast`, `Qwen2TokenizerFast`, as an Intern-S1-Pro
+  checkpoint may name) could only be overridden in the process-wide name table, i.e. for every
+  model that names it.
+
+`resolve_trust_remote_code` does not help either: its `has_local_code` / `upstream_repo` rules
+only decide whether to *ask* the user; a `True` from the caller is returned as it came.
+
+So `install()` wraps `AutoTokenizer.from_pretrained`: when the caller passes
+`trust_remote_code=True` and the checkpoint is an Intern-S1 one (the `config` argument's
+`model_type`, else `model_type` in its `config.json`), the call goes on with
+`trust_remote_code=False`. transformers then loads the named class without the checkpoint's files
+(the plugin's `InternS1Tokenizer`, or transformers' own class for a transformers name) and never
+fetches the `auto_map`'s file; a name nobody provides fails loudly instead of running bundled code.
+Every other call reaches transformers with the same arguments; the only added work is reading
+`config.json` when `trust_remote_code=True` and no config object is given. vLLM's tokenizer
+loader, LMDeploy's `Tokenizer` and user code all go through this one classmethod.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from transformers import AutoTokenizer
+from transformers.utils import CONFIG_NAME, cached_file
+
+#: Marks the wrapper, so installing twice wraps once.
+_MARK = "_interns1_local_only"
+#: Hub keyword arguments that locate a checkpoint's files.
+_HUB_KEYS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+
+
+def interns1_model_types() -> frozenset[str]:
+    """The `model_type`s of the Intern-S1 family: Intern-S1 / mini, Pro and its alias."""
+    from interns1_plugin.configs import InternS1_1Config, InternS1Config, InternS1ProConfig
+
+    return frozenset(c.model_type for c in (InternS1Config, InternS1ProConfig, InternS1_1Config))
+
+
+def checkpoint_model_type(path: str | os.PathLike, kwargs: Mapping[str, Any]) -> str | None:
+    """`model_type` of the config a tokenizer load will use; None when there is none to read."""
+    config = kwargs.get("config")
+    if config is not None:
+        return getattr(config, "model_type", None)
+    hub = {key: kwargs[key] for key in _HUB_KEYS if kwargs.get(key) is not None}
+    try:
+        found = cached_file(
+            path,
+            CONFIG_NAME,
+            _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False,
+            _raise_exceptions_for_gated_repo=False,
+            **hub,
+        )
+        if found is None:
+            return None
+        with open(found, encoding="utf-8") as file:
+            data = json.load(file)
+    except (OSError, ValueError):
+        return None
+    model_type = data.get("model_type") if isinstance(data, Mapping) else None
+    return model_type if isinstance(model_type, str) else None
+
+
+def is_interns1_checkpoint(path: str | os.PathLike, kwargs: Mapping[str, Any]) -> bool:
+    return checkpoint_model_type(path, kwargs) in interns1_model_types()
+
+
+def _local_only(load: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(load)
+    def from_pretrained(
+        cls: type, pretrained_model_name_or_path: str | os.PathLike, *inputs: Any, **kwargs: Any
+    ) -> Any:
+        if kwargs.get("trust_remote_code") and is_interns1_checkpoint(
+            pretrained_model_name_or_path, kwargs
+        ):
+            kwargs["trust_remote_code"] = False
+        return load(cls, pretrained_model_name_or_path, *inputs, **kwargs)
+
+    setattr(from_pretrained, _MARK, True)
+    return from_pretrained
+
+
+def install() -> None:
+    """Wrap `AutoTokenizer.from_pretrained` (see the module doc); idempotent."""
+    load = AutoTokenizer.from_pretrained.__func__
+    if getattr(load, _MARK, False):
+        return
+    AutoTokenizer.from_pretrained = classmethod(_local_only(load))  # type: ignore[method-assign]
+
+
+__all__ = [
+    "checkpoint_model_type",
+    "install",
+    "interns1_model_types",
+    "is_interns1_checkpoint",
+]
