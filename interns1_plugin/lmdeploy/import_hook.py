@@ -6,12 +6,13 @@ only installs `sys.meta_path` finders, one per LMDeploy module the plugin waits 
 ignores every import until its module is imported, lets it execute, calls its registration
 function from `interns1_plugin.lmdeploy.register`, and removes itself:
 
-| watched module              | registered right after it executes                    |
-|-----------------------------|-------------------------------------------------------|
-| `lmdeploy.model`            | chat templates, ahead of LMDeploy's (`MODELS`)         |
-| `lmdeploy.hf_configs`       | config / tokenizer classes with transformers           |
-| `lmdeploy.serve.parsers`    | `intern-s1` parsers (and the transformers classes)     |
-| `lmdeploy.vl.model.builder` | vision models, ahead of LMDeploy's (`VISION_MODELS`)   |
+| watched module                       | registered right after it executes                  |
+|--------------------------------------|-----------------------------------------------------|
+| `lmdeploy.model`                     | chat templates, ahead of LMDeploy's (`MODELS`)       |
+| `lmdeploy.hf_configs`                | config / tokenizer classes with transformers         |
+| `lmdeploy.serve.parsers`             | `intern-s1` parsers (and the transformers classes)   |
+| `lmdeploy.vl.model.builder`          | vision models, ahead of LMDeploy's (`VISION_MODELS`) |
+| `lmdeploy.pytorch.models.module_map` | engine model classes (`CUSTOM_MODULE_MAP`)           |
 
 Each is the module that defines or consumes the registry, so registration happens after
 LMDeploy's own entries exist and before LMDeploy reads them, in the API server and in spawned
@@ -138,11 +139,18 @@ class LMDeployConfigsFinder(_AfterImportFinder):
     what = "config and tokenizer classes"
 
 
+class LMDeployModuleMapFinder(_AfterImportFinder):
+    watched = "lmdeploy.pytorch.models.module_map"
+    function = "register_engine_models"
+    what = "engine model classes"
+
+
 FINDERS: tuple[type[_AfterImportFinder], ...] = (
     LMDeployChatTemplatesFinder,
     LMDeployConfigsFinder,
     LMDeployParsersFinder,
     LMDeployVisionModelsFinder,
+    LMDeployModuleMapFinder,
 )
 
 

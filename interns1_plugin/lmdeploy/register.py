@@ -15,6 +15,10 @@ right after the LMDeploy module that holds (or consumes) the registry has been i
   architectures; ours are therefore moved to the front of the registry.
 - `register_chat_templates()` after `lmdeploy.model`: `intern-s1` / `intern-s1-pro` chat
   templates, also moved to the front of `MODELS`, where `get_chat_template` asks in order.
+- `register_engine_models()` after `lmdeploy.pytorch.models.module_map`: the plugin's
+  PyTorch-engine model classes for Intern-S1 / mini and Intern-S1-Pro, by fully qualified name
+  in `CUSTOM_MODULE_MAP`, whose entries LMDeploy merges over its own `MODULE_MAP` when it picks
+  the class for a checkpoint's architecture (engine processes included, as the hook runs there).
 - `register_transformers_classes()` after `lmdeploy.hf_configs` (and with the parsers): the
   plugin's config, processor and tokenizer classes, so every LMDeploy process (API server,
   engine workers) loads the checkpoint through them, never through its bundled code.
@@ -107,6 +111,35 @@ def register_vision_models() -> None:
             "interns1-plugin registered LMDeploy vision models %s ahead of LMDeploy's own",
             ", ".join(f"{m.__qualname__} ({', '.join(m._arch)})" for m in models),
         )
+
+
+def register_engine_models() -> None:
+    """The plugin's engine model classes in LMDeploy's `CUSTOM_MODULE_MAP`; idempotent.
+
+    Only names go in (LMDeploy imports the class when it builds a model), so this runs while
+    `lmdeploy.pytorch.models` is still importing without touching it. The configs must load
+    through the plugin's classes, which drop the hub's `auto_map` (LMDeploy would otherwise pick
+    the class by `auto_map` rather than by architecture).
+    """
+    from lmdeploy.pytorch.models.module_map import CUSTOM_MODULE_MAP
+
+    from interns1_plugin.lmdeploy.models import KEEP_BUILTIN_ENV, MODULE_MAP, keep_builtin
+
+    if keep_builtin():
+        logger.info(
+            "interns1-plugin leaves LMDeploy's own %s models in place (%s=1)",
+            ", ".join(MODULE_MAP),
+            KEEP_BUILTIN_ENV,
+        )
+        return
+    register_transformers_classes()
+    if all(CUSTOM_MODULE_MAP.get(arch) == target for arch, target in MODULE_MAP.items()):
+        return
+    CUSTOM_MODULE_MAP.update(MODULE_MAP)
+    logger.info(
+        "interns1-plugin serves %s with its own LMDeploy PyTorch-engine models",
+        ", ".join(MODULE_MAP),
+    )
 
 
 def register_chat_templates() -> None:
