@@ -48,14 +48,14 @@ import torch  # noqa: E402
 from _common import machine_info, markdown_table, save_figure, write_json  # noqa: E402
 
 from interns1_plugin import formats  # noqa: E402
+from interns1_plugin.modeling.time_series_encoder import (  # noqa: E402
+    DEFAULT_PATCH_CHUNK_ROWS,
+    InternS1ProTimeSeriesEncoder,
+)
 from interns1_plugin.processing.time_series import (  # noqa: E402
     NPY_DATA_URL,
     preprocess_time_series,
     time_series_placeholder,
-)
-from interns1_plugin.vllm.models.interns1_pro_time_series import (  # noqa: E402
-    DEFAULT_PATCH_CHUNK_ROWS,
-    InternS1ProTimeSeriesEncoder,
 )
 
 DEFAULT_OUT = Path("benchmarks/results/time_series.png")

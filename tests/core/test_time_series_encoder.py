@@ -14,8 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from interns1_plugin.modeling.time_series_encoder import InternS1ProTimeSeriesEncoder
 from interns1_plugin.processing.time_series import num_time_series_tokens
-from interns1_plugin.vllm.models.interns1_pro_time_series import InternS1ProTimeSeriesEncoder
 
 TINY = dict(
     d_model=64,
@@ -323,7 +323,7 @@ def test_imports_without_vllm() -> None:
     import sys
 
     code = (
-        "import sys; import interns1_plugin.vllm.models.interns1_pro_time_series; "
+        "import sys; import interns1_plugin.modeling.time_series_encoder; "
         "assert 'vllm' not in sys.modules and 'transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

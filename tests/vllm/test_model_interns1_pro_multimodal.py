@@ -159,7 +159,7 @@ def _standalone_towers(llm: Any, tensors: dict[str, torch.Tensor]) -> tuple[Any,
     from vllm.config import set_current_vllm_config
     from vllm.model_executor.layers.quantization.base_config import QuantizeMethodBase
 
-    from interns1_plugin.vllm.models.interns1_pro_time_series import (
+    from interns1_plugin.modeling.time_series_encoder import (
         InternS1ProTimeSeriesEncoder,
     )
     from interns1_plugin.vllm.models.interns1_pro_vision import InternS1ProVisionTransformer

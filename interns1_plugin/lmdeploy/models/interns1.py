@@ -35,6 +35,7 @@ from transformers import PretrainedConfig
 from transformers.activations import ACT2FN
 
 from interns1_plugin.lmdeploy.models.intern_s1_vit import InternS1VisionModel
+from interns1_plugin.modeling.pixel_shuffle import pixel_shuffle
 
 #: LMDeploy language-model class by `text_config.model_type`.
 LANGUAGE_MODELS: dict[str, type[nn.Module]] = {
@@ -56,20 +57,6 @@ VISION_STACKED: tuple[tuple[str, str, str], ...] = (
     (".attention.v_proj.", ".attention.qkv_proj.", "v"),
 )
 _LANGUAGE_PREFIX = "language_model."
-
-
-def pixel_shuffle(features: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Fold each (1/ratio)^2 block of the patch grid into channels.
-
-    (N, S, S, C) -> (N, S*r, S*r, C/r^2), in the reference implementation's axis order (the
-    projector was trained on it).
-    """
-    n, rows, cols, channels = features.shape
-    x = features.reshape(n, rows, int(cols * ratio), int(channels / ratio))
-    x = x.permute(0, 2, 1, 3).reshape(
-        n, int(cols * ratio), int(rows * ratio), int(channels / (ratio * ratio))
-    )
-    return x.permute(0, 2, 1, 3)
 
 
 def tokens_per_tile(config: PretrainedConfig) -> int:

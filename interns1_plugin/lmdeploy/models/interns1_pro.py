@@ -34,8 +34,8 @@ from torch import nn
 from transformers import PretrainedConfig
 
 from interns1_plugin.lmdeploy.models.interns1_pro_vision import InternS1ProVisionModel
+from interns1_plugin.modeling.time_series_encoder import InternS1ProTimeSeriesEncoder
 from interns1_plugin.processing.time_series import num_time_series_tokens
-from interns1_plugin.vllm.models.interns1_pro_time_series import InternS1ProTimeSeriesEncoder
 
 #: Checkpoint prefix -> module path: the one weight mapper (applied by LMDeploy's loader).
 WEIGHT_PREFIXES: tuple[tuple[str, str], ...] = (

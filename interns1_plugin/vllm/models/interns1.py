@@ -36,6 +36,7 @@ from vllm.multimodal import MULTIMODAL_REGISTRY
 from vllm.sequence import IntermediateTensors
 
 from interns1_plugin import formats
+from interns1_plugin.modeling.pixel_shuffle import pixel_shuffle
 from interns1_plugin.vllm.models.intern_s1_vit import InternS1VisionModel
 from interns1_plugin.vllm.models.mm_fields import flat
 from interns1_plugin.vllm.multimodal.interns1 import (
@@ -55,20 +56,6 @@ _MM_FIELDS = (
     ("pixel_values", "image_num_patches", "image_embeds"),
     ("pixel_values_videos", "video_num_patches", "video_embeds"),
 )
-
-
-def pixel_shuffle(features: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Fold each (1/ratio)^2 block of the patch grid into channels.
-
-    (N, S, S, C) -> (N, S*r, S*r, C/r^2). The axis order matches the reference implementation
-    exactly, because the projector was trained on it.
-    """
-    n, rows, cols, channels = features.shape
-    x = features.reshape(n, rows, int(cols * ratio), int(channels / ratio))
-    x = x.permute(0, 2, 1, 3).reshape(
-        n, int(cols * ratio), int(rows * ratio), int(channels / (ratio * ratio))
-    )
-    return x.permute(0, 2, 1, 3)
 
 
 class InternS1MultiModalProjector(nn.Module):

@@ -26,8 +26,8 @@ from vllm.multimodal import MULTIMODAL_REGISTRY
 from vllm.sequence import IntermediateTensors
 
 from interns1_plugin import formats
+from interns1_plugin.modeling.time_series_encoder import InternS1ProTimeSeriesEncoder
 from interns1_plugin.vllm.models.interns1_pro_text import InternS1ProForCausalLM
-from interns1_plugin.vllm.models.interns1_pro_time_series import InternS1ProTimeSeriesEncoder
 from interns1_plugin.vllm.models.interns1_pro_vision import InternS1ProVisionTransformer
 from interns1_plugin.vllm.models.mm_fields import flat
 from interns1_plugin.vllm.multimodal.interns1_pro import (
