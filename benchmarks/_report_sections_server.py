@@ -126,7 +126,10 @@ def render_hostile_inputs(data: Data) -> Section:
             for server, (ok, total) in by_server.items()
         ],
     )
-    note = f"- built-in models: {data['builtin']}" if data.get("builtin") else ""
+    notes = [f"- built-in models: {data['builtin']}"] if data.get("builtin") else []
+    causes = {case["input"]: case.get("engine_cause") for case in cases if case.get("engine_cause")}
+    notes += [f"- `{name}`: decided by the engine: {cause}" for name, cause in causes.items()]
+    note = "\n".join(notes)
     return Section(
         summary + "\n\n" + markdown_table(header, rows) + ("\n\n" + note if note else ""),
         _hostile_shows(data),

@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "input": o.case,
                 "checkpoint": o.server,
                 "what": next(c.what for c in CASES if c.name == o.case),
+                "engine_cause": next(c.engine_cause for c in CASES if c.name == o.case),
                 "expected": list(o.expect),
                 "status": o.status,
                 "ok": o.ok,
