@@ -27,6 +27,7 @@ from interns1_plugin.processing.image import (
     count_tiles,
     tile_image,
 )
+from interns1_plugin.processing.return_tensors import as_return_tensors
 
 
 def flatten_images(images: Any) -> list[Any]:
@@ -99,9 +100,7 @@ class InternS1ImageProcessor(BaseImageProcessor):
             "pixel_values": concat_tiles([r.pixel_values for r in results]),
             "num_patches": torch.tensor([r.num_tiles for r in results]),
         }
-        if return_tensors == "np":
-            data = {key: value.numpy() for key, value in data.items()}
-        return BatchFeature(data=data)
+        return BatchFeature(data=as_return_tensors(data, return_tensors))
 
     def get_number_of_image_patches(
         self, height: int, width: int, images_kwargs: Mapping[str, Any] | None = None

@@ -29,7 +29,10 @@ from interns1_plugin.processing.pro_vision import (
     image_grid,
     preprocess_image,
 )
+from interns1_plugin.processing.return_tensors import as_return_tensors
 
+#: Per-call overrides of an image's pixel bounds, named as `ProVisionConfig` fields.
+IMAGE_OPTIONS = ("min_pixels", "max_pixels")
 #: The keys of a processor config file `ProVisionConfig.from_preprocessor_config` reads.
 VISION_KEYS = (
     "patch_size",
@@ -46,6 +49,14 @@ VISION_KEYS = (
 def settings_of(processor: Any, keys: Sequence[str] = VISION_KEYS) -> dict[str, Any]:
     """The config-file keys a processor holds (None left out), as `ProVisionConfig` reads them."""
     return {key: value for key in keys if (value := getattr(processor, key, None)) is not None}
+
+
+def with_options(
+    config: ProVisionConfig, options: Mapping[str, Any], keys: Sequence[str]
+) -> ProVisionConfig:
+    """`config` with the per-call `options` among `keys` applied (None means unchanged)."""
+    chosen = {key: options[key] for key in keys if options.get(key) is not None}
+    return dataclasses.replace(config, **chosen)
 
 
 class InternS1ProImageProcessor(BaseImageProcessor):
@@ -85,7 +96,7 @@ class InternS1ProImageProcessor(BaseImageProcessor):
         """
         config = ProVisionConfig.from_preprocessor_config(settings_of(self))
         bounds = {"min_pixels": min_pixels, "max_pixels": max_pixels}
-        return dataclasses.replace(config, **{k: v for k, v in bounds.items() if v is not None})
+        return with_options(config, bounds, IMAGE_OPTIONS)
 
     def __call__(self, images: Any, **kwargs: Any) -> BatchFeature:
         return self.preprocess(images, **kwargs)
@@ -110,9 +121,7 @@ class InternS1ProImageProcessor(BaseImageProcessor):
             "pixel_values": torch.cat([r.pixel_values for r in results]),
             "image_grid_thw": torch.cat([r.image_grid_thw for r in results]),
         }
-        if return_tensors == "np":
-            data = {key: value.numpy() for key, value in data.items()}
-        return BatchFeature(data=data)
+        return BatchFeature(data=as_return_tensors(data, return_tensors))
 
     def get_number_of_image_patches(
         self, height: int, width: int, images_kwargs: Mapping[str, Any] | None = None
@@ -124,4 +133,10 @@ class InternS1ProImageProcessor(BaseImageProcessor):
         return t * h * w
 
 
-__all__ = ["VISION_KEYS", "InternS1ProImageProcessor", "settings_of"]
+__all__ = [
+    "IMAGE_OPTIONS",
+    "VISION_KEYS",
+    "InternS1ProImageProcessor",
+    "settings_of",
+    "with_options",
+]

@@ -14,23 +14,25 @@ through `pro_vision` / `pro_video` with the checkpoint's pixel bounds, time seri
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer
-from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
-from transformers.processing_utils import ProcessorMixin
+from transformers.image_processing_utils import BatchFeature
 from transformers.utils import VIDEO_PROCESSOR_NAME, cached_file
-from transformers.video_processing_utils import VideoProcessorMixin
 
 from interns1_plugin import formats
 from interns1_plugin.processing import pro_video
 from interns1_plugin.processing import time_series as ts
+from interns1_plugin.processing.hf_processor import LocalProcessorMixin
 from interns1_plugin.processing.image_processor import flatten_images
-from interns1_plugin.processing.pro_image_processor import InternS1ProImageProcessor, settings_of
+from interns1_plugin.processing.pro_image_processor import (
+    IMAGE_OPTIONS,
+    InternS1ProImageProcessor,
+    settings_of,
+    with_options,
+)
 from interns1_plugin.processing.pro_prompt import check_counts, expand_placeholders
 from interns1_plugin.processing.pro_video_processor import (
     VIDEO_OPTIONS,
@@ -42,21 +44,9 @@ from interns1_plugin.processing.pro_vision import (
     image_prompt,
     preprocess_image,
 )
+from interns1_plugin.processing.return_tensors import as_return_tensors
 from interns1_plugin.processing.video_processor import as_video_list
 
-#: Keys of the tokenizer's own call that the processor passes through.
-_TOKENIZER_KEYS = (
-    "padding",
-    "padding_side",
-    "truncation",
-    "max_length",
-    "add_special_tokens",
-    "return_attention_mask",
-)
-_SUB_PROCESSOR_BASES: dict[str, type] = {
-    "image_processor": BaseImageProcessor,
-    "video_processor": VideoProcessorMixin,
-}
 #: Hub keyword arguments that locate a checkpoint's files.
 _HUB_KEYS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
 
@@ -77,7 +67,7 @@ def as_series_list(series: Any) -> list[Any]:
     return items
 
 
-class InternS1ProProcessor(ProcessorMixin):
+class InternS1ProProcessor(LocalProcessorMixin):
     """Images, videos and time series to model inputs, prompts to `input_ids`, in order.
 
     Returns `input_ids`, `attention_mask` and, for what was given: `pixel_values` and
@@ -111,22 +101,7 @@ class InternS1ProProcessor(ProcessorMixin):
             "ts_start_token": formats.TS_START,
             "ts_end_token": formats.TS_END,
         }
-        for name, token in tokens.items():
-            setattr(self, name, token)
-            setattr(self, f"{name}_id", tokenizer.convert_tokens_to_ids(token))
-
-    def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> type:
-        """Check sub-processors against their base classes directly.
-
-        transformers finds these base classes by name in its top-level namespace, where
-        `VideoProcessorMixin` is missing whenever torchvision is not installed.
-        """
-        expected = _SUB_PROCESSOR_BASES.get(argument_name)
-        if expected is None:
-            return super().check_argument_for_proper_class(argument_name, argument)
-        if not isinstance(argument, expected):
-            raise TypeError(f"{argument_name} must be a {expected.__name__}, got {type(argument)}")
-        return expected
+        self._set_special_tokens(tokenizer, tokens)
 
     def vision_config(self, **options: Any) -> ProVisionConfig:
         """Both files merged as vLLM's path merges them, with per-call options applied.
@@ -136,9 +111,7 @@ class InternS1ProProcessor(ProcessorMixin):
         config = ProVisionConfig.from_preprocessor_config(
             settings_of(self.image_processor), self.video_processor.settings()
         )
-        keys = ("min_pixels", "max_pixels", *VIDEO_OPTIONS)
-        chosen = {key: options[key] for key in keys if options.get(key) is not None}
-        return dataclasses.replace(config, **chosen)
+        return with_options(config, options, (*IMAGE_OPTIONS, *VIDEO_OPTIONS))
 
     @classmethod
     def _get_arguments_from_pretrained(
@@ -150,9 +123,8 @@ class InternS1ProProcessor(ProcessorMixin):
         video config the video settings are the defaults, as on vLLM's path (transformers would
         read the image file's pixel bounds instead, which are for one image, not a video).
         """
-        kwargs.pop("trust_remote_code", None)
         path = pretrained_model_name_or_path
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **kwargs)
+        tokenizer = cls._load_tokenizer(path, kwargs)
         image_processor = InternS1ProImageProcessor.from_pretrained(path, **kwargs)
         nested = "video_processor" in (processor_dict or {})
         if nested or _has_file(path, VIDEO_PROCESSOR_NAME, kwargs):
@@ -214,16 +186,7 @@ class InternS1ProProcessor(ProcessorMixin):
 
         expanded = expand_placeholders(texts, expansions)
         data |= dict(self._tokenize(expanded, return_tensors, kwargs))
-        if return_tensors == "np":
-            data = {key: _to_numpy(value) for key, value in data.items()}
-        return BatchFeature(data=data)
-
-    def _tokenize(self, texts: list[str], return_tensors: str | None, kwargs: dict) -> Any:
-        options = {key: kwargs[key] for key in _TOKENIZER_KEYS if key in kwargs}
-        if len(texts) > 1 and return_tensors is not None:
-            options.setdefault("padding", True)
-            options.setdefault("padding_side", "left")
-        return self.tokenizer(texts, return_tensors=return_tensors, **options)
+        return BatchFeature(data=as_return_tensors(data, return_tensors))
 
     @property
     def model_input_names(self) -> list[str]:
@@ -249,14 +212,6 @@ def _has_file(path: Any, name: str, kwargs: Mapping[str, Any]) -> bool:
         **hub,
     )
     return found is not None
-
-
-def _to_numpy(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.numpy()
-    if isinstance(value, list) and value and isinstance(value[0], torch.Tensor):
-        return [item.numpy() for item in value]
-    return value
 
 
 __all__ = ["InternS1ProProcessor", "as_series_list"]

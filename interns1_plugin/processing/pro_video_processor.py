@@ -9,7 +9,6 @@ only known to the checkpoint's own code; this is the plugin's class of that name
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ from transformers.image_processing_utils import BatchFeature
 from transformers.video_processing_utils import VideoProcessorMixin
 
 from interns1_plugin.processing import pro_video
-from interns1_plugin.processing.pro_image_processor import VISION_KEYS, settings_of
+from interns1_plugin.processing.pro_image_processor import VISION_KEYS, settings_of, with_options
 from interns1_plugin.processing.pro_vision import (
     PRO_FPS,
     PRO_MAX_FRAMES,
@@ -32,6 +31,7 @@ from interns1_plugin.processing.pro_vision import (
     PRO_VIDEO_MIN_PIXELS,
     ProVisionConfig,
 )
+from interns1_plugin.processing.return_tensors import as_return_tensors
 from interns1_plugin.processing.video_processor import as_video_list
 
 #: The keys of `video_preprocessor_config.json` `ProVisionConfig.from_preprocessor_config` reads.
@@ -108,8 +108,7 @@ class InternS1ProVideoProcessor(VideoProcessorMixin):
 
 def with_video_options(config: ProVisionConfig, options: Mapping[str, Any]) -> ProVisionConfig:
     """`config` with the given `VIDEO_OPTIONS` (None means unchanged) applied."""
-    chosen = {key: options[key] for key in VIDEO_OPTIONS if options.get(key) is not None}
-    return dataclasses.replace(config, **chosen)
+    return with_options(config, options, VIDEO_OPTIONS)
 
 
 def video_features(
@@ -120,8 +119,7 @@ def video_features(
         "pixel_values_videos": torch.cat([v.pixel_values_videos for v in items]),
         "video_grid_thw": torch.cat([v.video_grid_thw for v in items]),
     }
-    if return_tensors == "np":
-        data = {key: value.numpy() for key, value in data.items()}
+    data = as_return_tensors(data, return_tensors)
     data["video_timestamps"] = [list(v.timestamps) for v in items]
     return data
 

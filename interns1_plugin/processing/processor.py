@@ -16,10 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import AutoTokenizer
-from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
-from transformers.processing_utils import MultiModalData, ProcessorMixin
-from transformers.video_processing_utils import VideoProcessorMixin
+from transformers.image_processing_utils import BatchFeature
+from transformers.processing_utils import MultiModalData
 
 from interns1_plugin.formats import (
     IMAGE_SEQ_LENGTH,
@@ -28,29 +26,16 @@ from interns1_plugin.formats import (
     IMG_START,
     VIDEO_PLACEHOLDER,
 )
+from interns1_plugin.processing.hf_processor import LocalProcessorMixin
 from interns1_plugin.processing.image import concat_tiles, tile_image
 from interns1_plugin.processing.image_processor import InternS1ImageProcessor, flatten_images
 from interns1_plugin.processing.prompt import expand_batch, placeholder_kinds
+from interns1_plugin.processing.return_tensors import as_return_tensors
 from interns1_plugin.processing.video import preprocess_video
 from interns1_plugin.processing.video_processor import InternS1VideoProcessor, as_video_list
 
-#: Keys of the tokenizer's own call that the processor passes through.
-_TOKENIZER_KEYS = (
-    "padding",
-    "padding_side",
-    "truncation",
-    "max_length",
-    "add_special_tokens",
-    "return_attention_mask",
-)
 
-_SUB_PROCESSOR_BASES: dict[str, type] = {
-    "image_processor": BaseImageProcessor,
-    "video_processor": VideoProcessorMixin,
-}
-
-
-class InternS1Processor(ProcessorMixin):
+class InternS1Processor(LocalProcessorMixin):
     """Images and videos to `pixel_values`, prompts to `input_ids`, in placeholder order.
 
     Returns `input_ids`, `attention_mask`, `pixel_values` (image tiles and video frames
@@ -75,27 +60,13 @@ class InternS1Processor(ProcessorMixin):
             chat_template=chat_template,
         )
         self.image_seq_length = image_seq_length
-        self.image_token = IMG_CONTEXT
-        self.video_token = VIDEO_PLACEHOLDER
-        self.start_image_token = IMG_START
-        self.end_image_token = IMG_END
-        self.image_token_id = tokenizer.convert_tokens_to_ids(IMG_CONTEXT)
-        self.start_image_token_id = tokenizer.convert_tokens_to_ids(IMG_START)
-        self.end_image_token_id = tokenizer.convert_tokens_to_ids(IMG_END)
-        self.video_token_id = tokenizer.convert_tokens_to_ids(VIDEO_PLACEHOLDER)
-
-    def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> type:
-        """Check sub-processors against their base classes directly.
-
-        transformers finds these base classes by name in its top-level namespace, where
-        `VideoProcessorMixin` is missing whenever torchvision is not installed.
-        """
-        expected = _SUB_PROCESSOR_BASES.get(argument_name)
-        if expected is None:
-            return super().check_argument_for_proper_class(argument_name, argument)
-        if not isinstance(argument, expected):
-            raise TypeError(f"{argument_name} must be a {expected.__name__}, got {type(argument)}")
-        return expected
+        tokens = {
+            "image_token": IMG_CONTEXT,
+            "video_token": VIDEO_PLACEHOLDER,
+            "start_image_token": IMG_START,
+            "end_image_token": IMG_END,
+        }
+        self._set_special_tokens(tokenizer, tokens)
 
     @property
     def image_token_ids(self) -> list[int]:
@@ -110,9 +81,8 @@ class InternS1Processor(ProcessorMixin):
         `trust_remote_code` is forced off: the point of this class is that nothing from the
         checkpoint directory is executed.
         """
-        kwargs.pop("trust_remote_code", None)
         path = pretrained_model_name_or_path
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **kwargs)
+        tokenizer = cls._load_tokenizer(path, kwargs)
         image_processor = InternS1ImageProcessor.from_pretrained(path, **kwargs)
         # Without a video config transformers reads preprocessor_config.json: same size and stats.
         video_processor = InternS1VideoProcessor.from_pretrained(path, **kwargs)
@@ -163,9 +133,7 @@ class InternS1Processor(ProcessorMixin):
             data["image_num_patches"] = torch.tensor([r.num_tiles for r in image_results])
         if return_num_patches and video_results:
             data["video_num_patches"] = torch.tensor([r.num_frames for r in video_results])
-        if return_tensors == "np":
-            data = {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in data.items()}
-        return BatchFeature(data=data)
+        return BatchFeature(data=as_return_tensors(data, return_tensors))
 
     @staticmethod
     def _check_counts(texts: list[str], num_images: int, num_videos: int) -> None:
@@ -177,13 +145,6 @@ class InternS1Processor(ProcessorMixin):
                 f"the prompt has {wanted[0]} image and {wanted[1]} video placeholders, "
                 f"but {num_images} images and {num_videos} videos were given"
             )
-
-    def _tokenize(self, texts: list[str], return_tensors: str | None, kwargs: dict) -> Any:
-        options = {key: kwargs[key] for key in _TOKENIZER_KEYS if key in kwargs}
-        if len(texts) > 1 and return_tensors is not None:
-            options.setdefault("padding", True)
-            options.setdefault("padding_side", "left")
-        return self.tokenizer(texts, return_tensors=return_tensors, **options)
 
     @staticmethod
     def _pixels_in_order(

@@ -21,6 +21,7 @@ from interns1_plugin.processing.image import (
     TilingConfig,
     concat_tiles,
 )
+from interns1_plugin.processing.return_tensors import as_return_tensors
 from interns1_plugin.processing.video import DEFAULT_NUM_FRAMES, VideoInput, preprocess_video
 
 
@@ -88,9 +89,7 @@ class InternS1VideoProcessor(VideoProcessorMixin):
             "pixel_values_videos": concat_tiles([r.pixel_values for r in results]),
             "video_num_frames": torch.tensor([r.num_frames for r in results]),
         }
-        if return_tensors == "np":
-            data = {key: value.numpy() for key, value in data.items()}
-        return BatchFeature(data=data)
+        return BatchFeature(data=as_return_tensors(data, return_tensors))
 
 
 __all__ = ["InternS1VideoProcessor", "as_video_list"]

@@ -14,6 +14,7 @@ select `lmdeploy_reference_backend` first.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +152,50 @@ class EngineSteps:
         """Append one token and return its next-token logits."""
         seq.token_ids.append(token)
         return self.step([(seq, [token])])[0][-1]
+
+    def prefill_request(
+        self, request: Mapping[str, Any], chunk_sizes: list[int] | None = None
+    ) -> torch.Tensor:
+        """All prompt logits of a request as the API server hands it over (`input_ids`,
+        `multimodal`), as a sequence of its own whose blocks are given back afterwards."""
+        seq = self.new_sequence(request["input_ids"], request.get("multimodal"))
+        try:
+            return self.prefill(seq, chunk_sizes)
+        finally:
+            self.release(seq)
+
+    def prefill_together(self, requests: list[Mapping[str, Any]]) -> list[torch.Tensor]:
+        """The requests' whole prompts in one step, batched; all logits of each."""
+        seqs = [self.new_sequence(r["input_ids"], r.get("multimodal")) for r in requests]
+        try:
+            return self.step([(seq, seq.token_ids) for seq in seqs])
+        finally:
+            for seq in seqs:
+                self.release(seq)
+
+    def chunk_drift(self, request: Mapping[str, Any], split: int) -> float:
+        """The largest difference between the prompt logits of a prefill in two chunks, the
+        first `split` tokens long, and of one whole prefill."""
+        whole = self.prefill_request(request)
+        chunked = self.prefill_request(request, [split, len(request["input_ids"]) - split])
+        return float((chunked - whole).abs().max())
+
+    def decode_drift(self, request: Mapping[str, Any], steps: int) -> list[float]:
+        """Greedy decode steps through the paged cache against a fresh prefill of the same tokens:
+        per step, the largest difference between the step's logits and the prefill's last row."""
+        items = request.get("multimodal")
+        seq = self.new_sequence(request["input_ids"], items)
+        drift = []
+        try:
+            token = int(self.prefill(seq)[-1].argmax())
+            for _ in range(steps):
+                step = self.decode(seq, token)
+                once = self.prefill_request({"input_ids": list(seq.token_ids), "multimodal": items})
+                drift.append(float((step - once[-1]).abs().max()))
+                token = int(step.argmax())
+        finally:
+            self.release(seq)
+        return drift
 
     def release(self, seq: Sequence) -> None:
         """Give the sequence's blocks back; it cannot run another step."""

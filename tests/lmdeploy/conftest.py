@@ -1,4 +1,9 @@
-"""Drive LMDeploy 0.18's own serving path with a scripted engine instead of a model.
+"""Shared fixtures of the LMDeploy tests.
+
+Engine-model tests: `reference_backend` (LMDeploy's operators in plain torch, for a module),
+`engine_for` and `front_end_for` (one `EngineSteps` / `LMDeployFrontEnd` per checkpoint).
+
+Parser tests: drive LMDeploy 0.18's own serving path with a scripted engine instead of a model.
 
 `LMDeployServer` configures parsers exactly as `api_server.serve()` does (`validate_parser_names`,
 then `api_server.set_parsers` on a `ServerContext`) and runs each request through `ChatRunner`,
@@ -10,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -211,3 +218,48 @@ def lmdeploy_server():
     for cls, reasoning_cls, tool_cls in reversed(touched):
         cls.reasoning_parser_cls = reasoning_cls
         cls.tool_parser_cls = tool_cls
+
+
+# ----------------------------------------------------------------------------- engine models
+
+
+@pytest.fixture(scope="module")
+def reference_backend() -> Iterator[None]:
+    """LMDeploy's operators from the plain-torch reference backend, for this module."""
+    from interns1_plugin.testing.lmdeploy_reference_backend import use_reference_backend
+
+    with pytest.MonkeyPatch.context() as patch:
+        use_reference_backend(patch)
+        yield
+
+
+@pytest.fixture(scope="module")
+def engine_for(reference_backend: None) -> Callable[[Path], Any]:
+    """`EngineSteps` per checkpoint path, built when first asked for."""
+    from interns1_plugin.testing.lmdeploy_engine_steps import EngineSteps
+
+    built: dict[Path, Any] = {}
+
+    def get(path: Path) -> Any:
+        if path not in built:
+            built[path] = EngineSteps(path)
+        return built[path]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def front_end_for() -> Iterator[Callable[[Path], Any]]:
+    """LMDeploy's API-server preprocessing per checkpoint path; media loaders restored after."""
+    from interns1_plugin.lmdeploy.media import restore_media_loaders
+    from interns1_plugin.testing.lmdeploy_front_end import LMDeployFrontEnd
+
+    built: dict[Path, Any] = {}
+
+    def get(path: Path) -> Any:
+        if path not in built:
+            built[path] = LMDeployFrontEnd(path)
+        return built[path]
+
+    yield get
+    restore_media_loaders()

@@ -17,7 +17,6 @@ sequences batched in one step keep their own images, and malformed items are Val
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,13 @@ pytest.importorskip("lmdeploy.pytorch.models.module_map", exc_type=ImportError)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from interns1_plugin.testing.chat_media import (  # noqa: E402
+    content_parts,
+    write_images,
+    write_video,
+)
+from interns1_plugin.testing.lmdeploy_weight_load import load_recorded  # noqa: E402
 
 pytestmark = pytest.mark.lmdeploy
 
@@ -38,16 +44,6 @@ VARIANTS = ("mini", "s1")
 
 
 # ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def reference_backend() -> Iterator[None]:
-    """LMDeploy's operators from the plain-torch reference backend, for this module."""
-    from interns1_plugin.testing.lmdeploy_reference_backend import use_reference_backend
-
-    with pytest.MonkeyPatch.context() as patch:
-        use_reference_backend(patch)
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +60,9 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def engines(reference_backend: None, checkpoints: dict[str, Path]):
-    """`EngineSteps` per checkpoint, built when first asked for."""
-    from interns1_plugin.testing.lmdeploy_engine_steps import EngineSteps
-
-    built: dict[str, Any] = {}
-
-    def get(name: str) -> Any:
-        if name not in built:
-            built[name] = EngineSteps(checkpoints[name])
-        return built[name]
-
-    return get
+def engines(engine_for: Any, checkpoints: dict[str, Path]):
+    """`EngineSteps` per checkpoint name, built when first asked for."""
+    return lambda name: engine_for(checkpoints[name])
 
 
 @pytest.fixture(scope="module")
@@ -127,36 +114,16 @@ def _dequantized_copy(path: Path, out: Path) -> Path:
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A 2x1-tile image, a 1x2-tile image, and a short video."""
-    import cv2
-    from PIL import Image
-
     root = tmp_path_factory.mktemp("media")
     rng = np.random.default_rng(0)
-    files = {"wide": root / "wide.png", "tall": root / "tall.png"}
-    for name, shape in (("wide", (300, 600)), ("tall", (512, 256))):
-        Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).save(files[name])
-    files["video"] = root / "video.mp4"
-    writer = cv2.VideoWriter(str(files["video"]), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 64))
-    for _ in range(20):
-        writer.write(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8))
-    writer.release()
+    files = write_images(root, {"wide": (300, 600), "tall": (512, 256)}, rng)
+    files["video"] = write_video(root / "video.mp4", rng)
     return files
 
 
 @pytest.fixture(scope="module")
-def front_ends(checkpoints: dict[str, Path]):
-    from interns1_plugin.lmdeploy.media import restore_media_loaders
-    from interns1_plugin.testing.lmdeploy_front_end import LMDeployFrontEnd
-
-    built: dict[str, Any] = {}
-
-    def get(name: str) -> Any:
-        if name not in built:
-            built[name] = LMDeployFrontEnd(checkpoints[name])
-        return built[name]
-
-    yield get
-    restore_media_loaders()
+def front_ends(front_end_for: Any, checkpoints: dict[str, Path]):
+    return lambda name: front_end_for(checkpoints[name])
 
 
 # ----------------------------------------------------------------------------- requests
@@ -172,43 +139,25 @@ CASES: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def _messages(parts: list[tuple[str, str]], media: dict[str, Path]) -> list[dict]:
-    content: list[dict[str, Any]] = []
-    for kind, value in parts:
-        if kind == "text":
-            content.append({"type": "text", "text": value})
-        elif kind == "image":
-            content.append({"type": "image_url", "image_url": {"url": str(media[value])}})
-        else:
-            content.append({"type": "video_url", "video_url": {"url": str(media[value])}})
-    return [{"role": "user", "content": content}]
-
-
 def _request(front_end: Any, case: str, media: dict[str, Path]) -> dict[str, Any]:
     """What the API server hands the engine; at most 3 frames per video keeps it quick."""
     return front_end.prompt_input(
-        _messages(CASES[case], media),
+        [{"role": "user", "content": content_parts(CASES[case], media)}],
         chat_template_kwargs={"enable_thinking": False},
         mm_processor_kwargs={"video": {"num_frames": 3}},
     )
 
 
-def _reference_logits(model: Any, request: dict[str, Any]) -> torch.Tensor:
+def _logit_diff(name: str, request: dict[str, Any], engines: Any, references: Any) -> float:
+    """Largest |logit| difference of LMDeploy's path from transformers' on one request."""
     tiles = [item["pixel_values"] for item in request.get("multimodal") or []]
     with torch.no_grad():
-        out = model(
+        out = references(name)(
             input_ids=torch.tensor([request["input_ids"]]),
             pixel_values=torch.cat(tiles) if tiles else None,
         )
-    return out.logits[0].float()
-
-
-def _engine_logits(engine: Any, request: dict[str, Any], **kwargs: Any) -> torch.Tensor:
-    seq = engine.new_sequence(request["input_ids"], request.get("multimodal"))
-    try:
-        return engine.prefill(seq, **kwargs)
-    finally:
-        engine.release(seq)
+    got = engines(name).prefill_request(request)
+    return float((got - out.logits[0].float()).abs().max())
 
 
 # ----------------------------------------------------------------------------- weights
@@ -220,37 +169,10 @@ def test_load_weights_consumes_every_tensor(
 ) -> None:
     """Every checkpoint tensor reaches `load_weights` and every parameter gets filled: all
     parameters start as NaN, and none may be left so. FP8 weights keep their FP8 dtype."""
-    from lmdeploy.pytorch.weight_loader.model_weight_loader import load_model_weights
-    from safetensors import safe_open
-
-    from interns1_plugin.testing.lmdeploy_engine_steps import EngineSteps
-
-    path = checkpoints[name]
-    model = EngineSteps(path, load_weights=False).model
-    for param in model.parameters():
-        param.data.copy_(torch.full_like(param, float("nan"), dtype=torch.float32))
-    seen: list[str] = []
-    load = model.load_weights
-
-    def spy(weights: Any) -> None:
-        def names() -> Iterator[tuple[str, torch.Tensor]]:
-            for weight_name, tensor in weights:
-                seen.append(weight_name)
-                yield weight_name, tensor
-
-        load(names())
-
-    model.load_weights = spy
-    load_model_weights(model, str(path))
-
-    expected = []
-    for shard in sorted(path.glob("*.safetensors")):
-        with safe_open(str(shard), "pt") as file:
-            expected += [model.rename_weight(key) for key in file.keys()]  # noqa: SIM118
-    assert sorted(seen) == sorted(expected)
-    unfilled = [n for n, p in model.named_parameters() if p.float().isnan().any()]
-    assert unfilled == []
-    fp8 = {n for n, p in model.named_parameters() if p.dtype == torch.float8_e4m3fn}
+    loaded = load_recorded(checkpoints[name])
+    assert sorted(loaded.seen) == sorted(loaded.expected)
+    assert loaded.unfilled == []
+    fp8 = {n for n, p in loaded.model.named_parameters() if p.dtype == torch.float8_e4m3fn}
     if name.endswith("-fp8"):
         assert fp8 and all(n.startswith("language_model.model.layers.") for n in fp8)
         assert not any("vision_tower" in n or "multi_modal_projector" in n for n in fp8)
@@ -282,9 +204,7 @@ def test_prefill_logits_match_transformers(
     variant: str, case: str, engines: Any, references: Any, front_ends: Any, media: Any
 ) -> None:
     request = _request(front_ends(variant), case, media)
-    got = _engine_logits(engines(variant), request)
-    want = _reference_logits(references(variant), request)
-    diff = float((got - want).abs().max())
+    diff = _logit_diff(variant, request, engines, references)
     print(f"{variant}/{case}: {len(request['input_ids'])} tokens, max |logit diff| {diff:.2e}")
     assert diff < LOGITS_ATOL
 
@@ -293,8 +213,8 @@ def test_prefill_logits_match_transformers(
 def test_images_reach_the_logits(variant: str, engines: Any, front_ends: Any, media: Any) -> None:
     """Swapping two images changes the logits after them, so the comparison above has teeth."""
     front = front_ends(variant)
-    first = _engine_logits(engines(variant), _request(front, "two_images", media))
-    swapped = _engine_logits(engines(variant), _request(front, "two_images_swapped", media))
+    first = engines(variant).prefill_request(_request(front, "two_images", media))
+    swapped = engines(variant).prefill_request(_request(front, "two_images_swapped", media))
     assert first.shape == swapped.shape
     assert float((first[-1] - swapped[-1]).abs().max()) > 1e-2
 
@@ -307,9 +227,7 @@ def test_fp8_logits_match_the_dequantized_reference(
     backend dequantizes; CUDA kernels also quantize activations, which is not checked here)."""
     name = f"{variant}-fp8"
     request = _request(front_ends(name), "image", media)
-    got = _engine_logits(engines(name), request)
-    want = _reference_logits(references(name), request)
-    diff = float((got - want).abs().max())
+    diff = _logit_diff(name, request, engines, references)
     print(f"{name}/image: max |logit diff| {diff:.2e}")
     assert diff < LOGITS_ATOL
 
@@ -326,22 +244,12 @@ def test_chunked_prefill_and_decode_match_one_prefill(
     one prefill over the same tokens."""
     engine = engines(variant)
     request = _request(front_ends(variant), "image", media)
-    ids, items = request["input_ids"], request["multimodal"]
-    start = items[0]["offset"]
-    whole = _engine_logits(engine, request)
-    chunked = _engine_logits(engine, request, chunk_sizes=[start - 5, len(ids) - start + 5])
-    assert float((chunked - whole).abs().max()) < STEP_ATOL
+    start = request["multimodal"][0]["offset"]
+    assert engine.chunk_drift(request, split=start - 5) < STEP_ATOL
 
-    seq = engine.new_sequence(ids, items)
-    token = int(engine.prefill(seq)[-1].argmax())
-    for _ in range(3):
-        step = engine.decode(seq, token)
-        longer = engine.new_sequence(list(seq.token_ids), items)
-        once = engine.prefill(longer)[-1]
-        engine.release(longer)
-        assert float((step - once).abs().max()) < STEP_ATOL
-        token = int(step.argmax())
-    engine.release(seq)
+    drift = engine.decode_drift(request, steps=3)
+    assert len(drift) == 3
+    assert max(drift) < STEP_ATOL, drift
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -352,11 +260,8 @@ def test_batched_sequences_keep_their_own_images(
     engine = engines(variant)
     front = front_ends(variant)
     requests = [_request(front, "image", media), _request(front, "image_and_video", media)]
-    alone = [_engine_logits(engine, r) for r in requests]
-    seqs = [engine.new_sequence(r["input_ids"], r["multimodal"]) for r in requests]
-    together = engine.step([(seq, seq.token_ids) for seq in seqs])
-    for seq in seqs:
-        engine.release(seq)
+    alone = [engine.prefill_request(r) for r in requests]
+    together = engine.prefill_together(requests)
     for single, batched in zip(alone, together, strict=True):
         assert float((single - batched).abs().max()) < STEP_ATOL
 

@@ -14,13 +14,11 @@ one prefill, batched sequences keep their own items, malformed items are ValueEr
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,13 @@ pytest.importorskip("lmdeploy.pytorch.models.module_map", exc_type=ImportError)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from interns1_plugin.testing.chat_media import (  # noqa: E402
+    content_parts,
+    write_images,
+    write_video,
+)
+from interns1_plugin.testing.lmdeploy_weight_load import load_recorded  # noqa: E402
 
 pytestmark = pytest.mark.lmdeploy
 
@@ -55,15 +60,6 @@ CASES: dict[str, list[tuple[str, Any]]] = {
 
 
 @pytest.fixture(scope="module")
-def reference_backend() -> Iterator[None]:
-    from interns1_plugin.testing.lmdeploy_reference_backend import use_reference_backend
-
-    with pytest.MonkeyPatch.context() as patch:
-        use_reference_backend(patch)
-        yield
-
-
-@pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from interns1_plugin.testing.tiny_interns1_pro import build_tiny_interns1_pro
 
@@ -71,28 +67,18 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def engine(reference_backend: None, checkpoint: Path) -> Any:
-    from interns1_plugin.testing.lmdeploy_engine_steps import EngineSteps
-
-    return EngineSteps(checkpoint)
+def engine(engine_for: Any, checkpoint: Path) -> Any:
+    return engine_for(checkpoint)
 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    import cv2
-    from PIL import Image
-
     root = tmp_path_factory.mktemp("media")
     rng = np.random.default_rng(0)
-    files: dict[str, Path] = {}
-    for name, shape in (("small", (100, 150)), ("wide", (96, 160)), ("tall", (128, 64))):
-        files[name] = root / f"{name}.png"
-        Image.fromarray(rng.integers(0, 256, (*shape, 3), dtype=np.uint8)).save(files[name])
-    files["video"] = root / "video.mp4"  # 2 s at 10 fps: Pro samples 4 frames at 2 fps
-    writer = cv2.VideoWriter(str(files["video"]), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 64))
-    for _ in range(20):
-        writer.write(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8))
-    writer.release()
+    shapes = {"small": (100, 150), "wide": (96, 160), "tall": (128, 64)}
+    files = write_images(root, shapes, rng)
+    # 2 s at 10 fps: Pro samples 4 frames at 2 fps.
+    files["video"] = write_video(root / "video.mp4", rng)
     t = np.arange(6000, dtype=np.float64)
     files["mono"] = root / "mono.npy"
     np.save(files["mono"], np.sin(t / 37.0) + 0.1 * rng.standard_normal(6000))
@@ -102,34 +88,8 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def front_end(checkpoint: Path) -> Iterator[Any]:
-    from interns1_plugin.lmdeploy.media import restore_media_loaders
-    from interns1_plugin.testing.lmdeploy_front_end import LMDeployFrontEnd
-
-    yield LMDeployFrontEnd(checkpoint)
-    restore_media_loaders()
-
-
-def _content(parts: list[tuple[str, Any]], media: dict[str, Path]) -> list[dict[str, Any]]:
-    content: list[dict[str, Any]] = []
-    for kind, value in parts:
-        if kind == "text":
-            content.append({"type": "text", "text": value})
-        elif kind == "image":
-            content.append({"type": "image_url", "image_url": {"url": str(media[value])}})
-        elif kind == "video":
-            content.append({"type": "video_url", "video_url": {"url": str(media[value])}})
-        else:
-            key, rate = value
-            url = (
-                "data:application/x-npy;base64,"
-                + base64.b64encode(media[key].read_bytes()).decode()
-            )
-            spec: dict[str, Any] = {"url": url}
-            if rate is not None:
-                spec["sampling_rate"] = rate
-            content.append({"type": "time_series_url", "time_series_url": spec})
-    return content
+def front_end(front_end_for: Any, checkpoint: Path) -> Any:
+    return front_end_for(checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +97,7 @@ def requests(front_end: Any, media: dict[str, Path]) -> dict[str, dict[str, Any]
     """What the API server hands the engine for each case."""
     return {
         name: front_end.prompt_input(
-            [{"role": "user", "content": _content(parts, media)}],
+            [{"role": "user", "content": content_parts(parts, media)}],
             chat_template_kwargs={"enable_thinking": False},
         )
         for name, parts in CASES.items()
@@ -188,47 +148,15 @@ def vllm_results(
     return json.loads(out.read_text())
 
 
-def _prefill(engine: Any, request: dict[str, Any], **kwargs: Any) -> torch.Tensor:
-    seq = engine.new_sequence(request["input_ids"], request.get("multimodal"))
-    try:
-        return engine.prefill(seq, **kwargs)
-    finally:
-        engine.release(seq)
-
-
 # ----------------------------------------------------------------------------- registration
 
 
 def test_load_weights_consumes_every_tensor(reference_backend: None, checkpoint: Path) -> None:
-    from lmdeploy.pytorch.weight_loader.model_weight_loader import load_model_weights
-    from safetensors import safe_open
-
-    from interns1_plugin.testing.lmdeploy_engine_steps import EngineSteps
-
-    model = EngineSteps(checkpoint, load_weights=False).model
-    for param in model.parameters():
-        param.data.fill_(float("nan"))
-    seen: list[str] = []
-    load = model.load_weights
-
-    def spy(weights: Any) -> None:
-        def names() -> Iterator[tuple[str, torch.Tensor]]:
-            for name, tensor in weights:
-                seen.append(name)
-                yield name, tensor
-
-        load(names())
-
-    model.load_weights = spy
-    load_model_weights(model, str(checkpoint))
-    expected = []
-    for shard in sorted(checkpoint.glob("*.safetensors")):
-        with safe_open(str(shard), "pt") as file:
-            expected += [model.rename_weight(key) for key in file.keys()]  # noqa: SIM118
-    assert sorted(seen) == sorted(expected)
-    assert [n for n, p in model.named_parameters() if p.isnan().any()] == []
+    loaded = load_recorded(checkpoint)
+    assert sorted(loaded.seen) == sorted(loaded.expected)
+    assert loaded.unfilled == []
     # The FoPE coefficients are the language model's rotary module's, loaded from the checkpoint.
-    assert "language_model.model.rotary_emb.sin_coef" in dict(model.named_parameters())
+    assert "language_model.model.rotary_emb.sin_coef" in dict(loaded.model.named_parameters())
 
 
 def test_a_config_without_fope_is_refused(
@@ -271,7 +199,7 @@ def test_prompt_logprobs_match_vllm(
 ) -> None:
     request, expected = requests[case], vllm_results[case]
     assert request["input_ids"] == expected["prompt_ids"], "prompt expansion differs"
-    logprobs = torch.log_softmax(_prefill(engine, request), dim=-1)
+    logprobs = torch.log_softmax(engine.prefill_request(request), dim=-1)
     worst = 0.0
     for position, top in enumerate(expected["prompt_logprobs"]):
         if top is None:  # the first token has no prediction
@@ -289,8 +217,8 @@ def test_items_reach_the_logits(engine: Any, requests: dict[str, Any]) -> None:
     """Images and series move the logits after them, so the comparison above has teeth."""
     for case in ("image", "series_mono"):
         request = requests[case]
-        with_items = _prefill(engine, request)
-        without = _prefill(engine, {"input_ids": request["input_ids"]})
+        with_items = engine.prefill_request(request)
+        without = engine.prefill_request({"input_ids": request["input_ids"]})
         assert float((with_items[-1] - without[-1]).abs().max()) > 1e-2, case
 
 
@@ -303,31 +231,18 @@ def test_chunked_prefill_and_decode_match_one_prefill(
 ) -> None:
     """The items arrive in the second chunk; then three greedy decode steps read the cache."""
     request = requests[case]
-    ids, items = request["input_ids"], request["multimodal"]
-    start = min(i["offset"][0] for i in items)
-    whole = _prefill(engine, request)
-    chunked = _prefill(engine, request, chunk_sizes=[start - 3, len(ids) - start + 3])
-    assert float((chunked - whole).abs().max()) < STEP_ATOL
+    start = min(i["offset"][0] for i in request["multimodal"])
+    assert engine.chunk_drift(request, split=start - 3) < STEP_ATOL
 
-    seq = engine.new_sequence(ids, items)
-    token = int(engine.prefill(seq)[-1].argmax())
-    for _ in range(3):
-        step = engine.decode(seq, token)
-        longer = engine.new_sequence(list(seq.token_ids), items)
-        once = engine.prefill(longer)[-1]
-        engine.release(longer)
-        assert float((step - once).abs().max()) < STEP_ATOL
-        token = int(step.argmax())
-    engine.release(seq)
+    drift = engine.decode_drift(request, steps=3)
+    assert len(drift) == 3
+    assert max(drift) < STEP_ATOL, drift
 
 
 def test_batched_sequences_keep_their_own_items(engine: Any, requests: dict[str, Any]) -> None:
     chosen = [requests["two_images"], requests["series_mono"], requests["image"]]
-    alone = [_prefill(engine, r) for r in chosen]
-    seqs = [engine.new_sequence(r["input_ids"], r["multimodal"]) for r in chosen]
-    together = engine.step([(seq, seq.token_ids) for seq in seqs])
-    for seq in seqs:
-        engine.release(seq)
+    alone = [engine.prefill_request(r) for r in chosen]
+    together = engine.prefill_together(chosen)
     for single, batched in zip(alone, together, strict=True):
         assert float((single - batched).abs().max()) < STEP_ATOL
 

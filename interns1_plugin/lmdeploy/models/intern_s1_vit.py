@@ -15,16 +15,17 @@ from __future__ import annotations
 import torch
 from lmdeploy.pytorch import distributed as dist
 from lmdeploy.pytorch.distributed import get_tp_world_rank
-from lmdeploy.pytorch.nn import FlashAttention, LayerNorm, RMSNorm
-from lmdeploy.pytorch.nn.linear import (
-    build_colwise_linear,
-    build_o_proj,
-    build_qkv_proj,
-    build_rowwise_linear,
-)
+from lmdeploy.pytorch.nn import LayerNorm, RMSNorm
+from lmdeploy.pytorch.nn.linear import build_o_proj
 from torch import nn
 from transformers import PretrainedConfig
 from transformers.activations import ACT2FN
+
+from interns1_plugin.lmdeploy.models.layers import (
+    PackedAttention,
+    mlp_linears,
+    self_attention_qkv,
+)
 
 
 def _pair(value: int | list[int] | tuple[int, ...]) -> tuple[int, int]:
@@ -108,15 +109,7 @@ class InternS1VisionAttention(nn.Module):
         self.hidden_size = hidden
         self.eps = config.layer_norm_eps
         # The ViT stays unquantized in FP8 checkpoints: no quant_config anywhere below.
-        self.qkv_proj = build_qkv_proj(
-            hidden,
-            num_q_heads=num_heads,
-            num_kv_heads=num_heads,
-            head_size=head_dim,
-            bias=config.attention_bias,
-            dtype=dtype,
-            device=device,
-        )
+        self.qkv_proj = self_attention_qkv(hidden, num_heads, config.attention_bias, dtype, device)
         self.use_qk_norm = bool(config.use_qk_norm)
         if self.use_qk_norm:
             # Each rank keeps the norm weight of its own heads (`tp=True`, aligned to heads).
@@ -126,7 +119,7 @@ class InternS1VisionAttention(nn.Module):
             self.k_norm = RMSNorm(
                 hidden, self.eps, dtype=dtype, device=device, tp=True, align=head_dim
             )
-        self.attention = FlashAttention(num_heads, head_dim, scale=head_dim**-0.5, causal=False)
+        self.attention = PackedAttention(num_heads, head_dim)
         self.projection_layer = build_o_proj(
             hidden,
             hidden,
@@ -157,15 +150,7 @@ class InternS1VisionAttention(nn.Module):
         if self.use_qk_norm:
             q, k = self._qk_norm(q.flatten(-2), k.flatten(-2))
             q, k = q.unflatten(-1, v.shape[-2:]), k.unflatten(-1, v.shape[-2:])
-        out = self.attention(
-            q,
-            k,
-            v,
-            q_start_loc=tile_starts,
-            q_seqlens=tile_lengths,
-            max_q_seqlen=int(tile_lengths.max()),
-        )
-        return self.projection_layer(out.flatten(-2))
+        return self.projection_layer(self.attention(q, k, v, tile_starts, tile_lengths))
 
 
 class InternS1VisionMLP(nn.Module):
@@ -173,25 +158,9 @@ class InternS1VisionMLP(nn.Module):
         self, config: PretrainedConfig, dtype: torch.dtype | None, device: torch.device | None
     ) -> None:
         super().__init__()
-        self.fc1 = build_colwise_linear(
-            config.hidden_size,
-            config.intermediate_size,
-            bias=True,
-            dtype=dtype,
-            device=device,
-            is_tp=True,
-            dp_disable_tp=True,
-        )
+        hidden, inner = config.hidden_size, config.intermediate_size
+        self.fc1, self.fc2 = mlp_linears(hidden, inner, hidden, dtype, device)
         self.act = ACT2FN[config.hidden_act]
-        self.fc2 = build_rowwise_linear(
-            config.intermediate_size,
-            config.hidden_size,
-            bias=True,
-            dtype=dtype,
-            device=device,
-            is_tp=True,
-            dp_disable_tp=True,
-        )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(hidden_states)))

@@ -17,22 +17,27 @@ its `offset` `(start, end)` and feature token id. `InternS1ProInputProcessor` ch
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-from lmdeploy.pytorch.engine.input_process import BaseModelInputProcessor, PreprocessInputResult
 from lmdeploy.pytorch.model_inputs import StepContext, StepContextManager
 from lmdeploy.pytorch.models.qwen3_moe import Qwen3MoeForCausalLM
-from lmdeploy.pytorch.models.utils.cudagraph import CudaGraphMixin
-from lmdeploy.pytorch.models.utils.model import DeployModelMixin, vlm_model
+from lmdeploy.pytorch.models.utils.model import vlm_model
 from lmdeploy.pytorch.multimodal.data_type import MultiModalData
 from lmdeploy.pytorch.nn.rotary_embedding import FopeRotaryEmbedding
 from lmdeploy.pytorch.weight_loader.model_weight_loader import load_weight
 from lmdeploy.vl.constants import Modality
-from torch import nn
 from transformers import PretrainedConfig
 
+from interns1_plugin.lmdeploy.models.base import Features, InternS1EngineModel, join_prefix
+from interns1_plugin.lmdeploy.models.inputs import (
+    ItemsInputProcessor,
+    Packed,
+    describe,
+    sequence_items,
+    step_positions,
+)
 from interns1_plugin.lmdeploy.models.interns1_pro_vision import InternS1ProVisionModel
 from interns1_plugin.modeling.time_series_encoder import InternS1ProTimeSeriesEncoder
 from interns1_plugin.processing.time_series import num_time_series_tokens
@@ -44,7 +49,6 @@ WEIGHT_PREFIXES: tuple[tuple[str, str], ...] = (
     ("model.visual.", "visual."),
     ("model.time_series.", "time_series."),
 )
-_LANGUAGE_PREFIX = "language_model."
 _TIME_SERIES_PREFIX = "time_series."
 #: The checkpoint's fused vision `qkv`, split into the q/k/v shards of `qkv_proj`-style loading.
 _VISION_QKV = ".attn.qkv."
@@ -61,13 +65,11 @@ _TOKEN_KEYS = {
 }
 
 
-class InternS1ProForConditionalGeneration(nn.Module, DeployModelMixin, CudaGraphMixin):
+class InternS1ProForConditionalGeneration(InternS1EngineModel):
     """The checkpoint's `InternS1ProForConditionalGeneration` (alias `InternS1_1_...`)."""
 
-    packed_modules_mapping = {
-        "qkv_proj": ["q_proj", "k_proj", "v_proj"],
-        "gate_up_proj": ["gate_proj", "up_proj"],
-    }
+    weight_prefixes = WEIGHT_PREFIXES
+    display_name = "Intern-S1-Pro"
 
     def __init__(
         self,
@@ -77,9 +79,7 @@ class InternS1ProForConditionalGeneration(nn.Module, DeployModelMixin, CudaGraph
         device: torch.device | None = None,
         prefix: str = "",
     ) -> None:
-        super().__init__()
-        self.config = config
-        self.ctx_mgr = ctx_mgr
+        super().__init__(config, ctx_mgr)
         self.visual = vlm_model(InternS1ProVisionModel)(
             config.vision_config, dtype=dtype, device=device
         )
@@ -92,7 +92,7 @@ class InternS1ProForConditionalGeneration(nn.Module, DeployModelMixin, CudaGraph
             ctx_mgr,
             dtype=dtype,
             device=device,
-            prefix=f"{prefix}.language_model" if prefix else "language_model",
+            prefix=join_prefix(prefix, "language_model"),
         )
         rotary = self.language_model.model.rotary_emb
         if not isinstance(rotary, FopeRotaryEmbedding):
@@ -103,27 +103,42 @@ class InternS1ProForConditionalGeneration(nn.Module, DeployModelMixin, CudaGraph
             )
         self.input_processor = InternS1ProInputProcessor(config, dtype)
 
-    # --- engine interface ---------------------------------------------------------------------
+    def step_items(self, context: StepContext) -> dict[str, Any]:
+        """The step's vision rows and series, with the flat step positions of their features."""
+        items: dict[str, Any] = {
+            "pixel_values": None,
+            "vision_grid": None,
+            "vision_token_index": None,
+            "ts_values": None,
+            "ts_rates": None,
+            "ts_token_index": None,
+        }
+        device = context.input_ids.device
+        pixels, grids, vision_index = [], [], []
+        series, rates, series_index = [], [], []
+        kinds = (Modality.IMAGE.value, Modality.VIDEO.value)
+        for inputs, shift in sequence_items(context):
+            vision = sorted((d for k in kinds for d in inputs.get(k, [])), key=lambda d: d.start)
+            for data in vision:
+                pixels.append(data.data)
+                grids.append(tuple(data.meta["grid_thw"]))
+                vision_index.append(step_positions(data, shift, device))
+            for data in inputs.get(Modality.TIME_SERIES.value, []):
+                series.append(data.data)
+                rates.append(data.meta["sampling_rate"])
+                series_index.append(step_positions(data, shift, device))
+        if pixels:
+            items.update(
+                pixel_values=torch.cat(pixels),
+                vision_grid=grids,
+                vision_token_index=torch.cat(vision_index),
+            )
+        if series:
+            items.update(ts_values=series, ts_rates=rates, ts_token_index=torch.cat(series_index))
+        return items
 
-    def get_input_embeddings(self) -> nn.Module:
-        return self.language_model.get_input_embeddings()
-
-    def get_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.language_model.get_logits(hidden_states)
-
-    def update_weights(self) -> None:
-        """Nothing of its own: the language model ties its own embeddings."""
-
-    def get_input_processor(self) -> BaseModelInputProcessor:
-        return self.input_processor
-
-    def forward(
+    def item_features(
         self,
-        input_ids: torch.Tensor,
-        position_ids: torch.Tensor,
-        past_key_values: list[list[torch.Tensor]],
-        attn_metadata: Any = None,
-        inputs_embeds: torch.Tensor | None = None,
         pixel_values: torch.Tensor | None = None,
         vision_grid: list[tuple[int, int, int]] | None = None,
         vision_token_index: torch.Tensor | None = None,
@@ -131,7 +146,7 @@ class InternS1ProForConditionalGeneration(nn.Module, DeployModelMixin, CudaGraph
         ts_rates: list[float] | None = None,
         ts_token_index: torch.Tensor | None = None,
         **kwargs: Any,
-    ) -> Any:
+    ) -> Features:
         """`*_token_index`: the flat step positions the features replace, in item order."""
         features = []
         if pixel_values is not None:
@@ -141,73 +156,24 @@ class InternS1ProForConditionalGeneration(nn.Module, DeployModelMixin, CudaGraph
                 raise ValueError("this Intern-S1-Pro checkpoint has no time-series encoder")
             encoded = torch.cat(self.time_series(ts_values, ts_rates))
             features.append((encoded, ts_token_index))
-        if features and inputs_embeds is None:
-            inputs_embeds = self.get_input_embeddings()(input_ids)
-        for values, index in features:
-            if values.shape[0] != index.numel():
-                raise ValueError(
-                    f"{values.shape[0]} feature rows for {index.numel()} placeholder positions"
-                )
-            inputs_embeds[0, index] = values.to(inputs_embeds.dtype)
-        return self.language_model(
-            input_ids=input_ids,
-            position_ids=position_ids,
-            past_key_values=past_key_values,
-            attn_metadata=attn_metadata,
-            inputs_embeds=inputs_embeds,
-        )
+        return features
 
-    def prepare_inputs_for_generation(
-        self,
-        past_key_values: list[list[torch.Tensor]],
-        inputs_embeds: torch.Tensor | None = None,
-        context: StepContext = None,
-    ) -> dict[str, Any]:
-        input_ids = context.input_ids
-        inputs = {
-            "input_ids": input_ids,
-            "position_ids": context.position_ids,
-            "past_key_values": past_key_values,
-            "attn_metadata": context.attn_metadata,
-            **_step_items(context),
-        }
-        if context.input_embeddings is not None and len(context.input_embeddings) > 0:
-            if inputs_embeds is None:
-                inputs_embeds = self.get_input_embeddings()(input_ids)
-            indexing = context.input_embedding_indexing
-            inputs_embeds[:, indexing, :] = context.input_embeddings.to(inputs_embeds)
-        inputs["inputs_embeds"] = inputs_embeds
-        return inputs
-
-    # --- weights ------------------------------------------------------------------------------
-
-    @classmethod
-    def rename_weight(cls, name: str) -> str:
-        """Checkpoint name -> module path (LMDeploy's loader applies it to every tensor)."""
-        for old, new in WEIGHT_PREFIXES:
-            if name.startswith(old):
-                return new + name[len(old) :]
-        return name
-
-    def load_weights(self, weights: Iterable[tuple[str, torch.Tensor]]) -> None:
-        """Load renamed tensors; any tensor without a place here is an error."""
+    def load_encoder_weights(self, weights: Iterator[tuple[str, torch.Tensor]]) -> None:
+        """The vision tower (its fused `qkv` split into shards) and the time-series encoder."""
         params = dict(self.named_parameters())
         modules = dict(self.named_modules())
-        language: list[tuple[str, torch.Tensor]] = []
         series: list[tuple[str, torch.Tensor]] = []
         for name, tensor in weights:
-            if name.startswith(_LANGUAGE_PREFIX):
-                language.append((name[len(_LANGUAGE_PREFIX) :], tensor))
-            elif name.startswith(_TIME_SERIES_PREFIX):
+            if name.startswith(_TIME_SERIES_PREFIX):
                 series.append((name[len(_TIME_SERIES_PREFIX) :], tensor))
             elif _VISION_QKV in name:
                 module_name = name.rpartition(".")[0]
-                param = _param(params, name)
+                param = self.checkpoint_param(params, name)
                 shards = modules[module_name].weight_spliter(tensor)
                 for shard, part in zip(("q", "k", "v"), shards, strict=True):
                     load_weight(param, part, shard_id=shard)
             else:
-                load_weight(_param(params, name), tensor)
+                load_weight(self.checkpoint_param(params, name), tensor)
         if series:
             if self.time_series is None:
                 raise ValueError("time-series tensors, but the config has no ts_config")
@@ -215,18 +181,13 @@ class InternS1ProForConditionalGeneration(nn.Module, DeployModelMixin, CudaGraph
                 self.time_series.load_weights(series)
             except KeyError as error:
                 raise ValueError(str(error)) from error
-        try:
-            self.language_model.load_weights(language)
-        except KeyError as error:
-            raise ValueError(
-                f"checkpoint tensor {error.args[0]!r} has no parameter in the language model"
-            ) from error
 
 
-class InternS1ProInputProcessor(BaseModelInputProcessor):
+class InternS1ProInputProcessor(ItemsInputProcessor):
     """Checks and packs the preprocessing's items into the engine's `MultiModalData`."""
 
     def __init__(self, config: PretrainedConfig, dtype: torch.dtype | None) -> None:
+        super().__init__(dtype)
         vision = config.vision_config
         self.patch_dim = (
             vision.in_channels * vision.temporal_patch_size * vision.patch_size * vision.patch_size
@@ -238,19 +199,10 @@ class InternS1ProInputProcessor(BaseModelInputProcessor):
             Modality.TIME_SERIES: getattr(config, "ts_token_id", None),
         }
         self.has_time_series = getattr(config, "ts_config", None) is not None
-        self.dtype = dtype
 
-    def preprocess_input(
-        self,
-        input_ids: list[int],
-        input_multimodals: list[dict[str, Any]] | None = None,
-        **kwargs: Any,
-    ) -> PreprocessInputResult:
-        """ValueError for items that do not fit the model or the prompt."""
-        if not input_multimodals:
-            return PreprocessInputResult(input_ids=input_ids, input_multimodals=None)
-        packed: dict[str, list[MultiModalData]] = {}
-        for item in input_multimodals:
+    def pack(self, input_ids: list[int], items: list[dict[str, Any]]) -> Packed:
+        packed: Packed = {}
+        for item in items:
             modality = Modality(item.get("modality"))
             if modality in _VISION_KEYS:
                 data = self._vision(input_ids, item, modality)
@@ -259,11 +211,7 @@ class InternS1ProInputProcessor(BaseModelInputProcessor):
             else:
                 raise ValueError(f"Intern-S1-Pro does not take {modality.value!r} inputs")
             packed.setdefault(modality.value, []).append(data)
-        spans = sorted((d.start, d.end) for items in packed.values() for d in items)
-        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
-            if start < end:
-                raise ValueError("two multimodal items cover the same prompt positions")
-        return PreprocessInputResult(input_ids=input_ids, input_multimodals=packed)
+        return packed
 
     def _span(
         self, input_ids: list[int], item: dict[str, Any], modality: Modality, count: int
@@ -307,12 +255,12 @@ class InternS1ProInputProcessor(BaseModelInputProcessor):
         if not isinstance(pixels, torch.Tensor) or tuple(pixels.shape) != (rows, self.patch_dim):
             raise ValueError(
                 f"{pixel_key} must be ({rows}, {self.patch_dim}) for grid {grid}, got "
-                f"{_describe(pixels)}"
+                f"{describe(pixels)}"
             )
         start, end, token_id = self._span(input_ids, item, modality, rows // self.merge**2)
         return MultiModalData(
             modality=modality,
-            data=pixels if self.dtype is None else pixels.to(self.dtype),
+            data=self.in_model_dtype(pixels),
             start=start,
             end=end,
             meta={"grid_thw": (t, h, w), _TOKEN_KEYS[modality]: token_id},
@@ -324,7 +272,7 @@ class InternS1ProInputProcessor(BaseModelInputProcessor):
         values = item.get("ts_values")
         if not isinstance(values, torch.Tensor) or values.dim() != 3 or values.shape[0] != 1:
             raise ValueError(
-                f"ts_values must be one series (1, points, channels), got {_describe(values)}"
+                f"ts_values must be one series (1, points, channels), got {describe(values)}"
             )
         length = int(torch.as_tensor(item.get("ts_lens", -1)).flatten()[0])
         rate = float(torch.as_tensor(item.get("ts_sr", float("nan"))).flatten()[0])
@@ -341,62 +289,6 @@ class InternS1ProInputProcessor(BaseModelInputProcessor):
             end=end,
             meta={"sampling_rate": rate, "ts_token_id": token_id},
         )
-
-
-def _step_items(context: StepContext) -> dict[str, Any]:
-    """The step's vision rows and series, with the flat step positions of their features.
-
-    An item's `start`/`end` are prompt positions; in the step they sit at the sequence's query
-    start plus the offset past its history (tokens already in the cache).
-    """
-    empty = {
-        "pixel_values": None,
-        "vision_grid": None,
-        "vision_token_index": None,
-        "ts_values": None,
-        "ts_rates": None,
-        "ts_token_index": None,
-    }
-    if context.input_multimodals is None:
-        return empty
-    history = context.kv_seqlens - context.q_seqlens
-    device = context.input_ids.device
-    pixels, grids, vision_index = [], [], []
-    series, rates, series_index = [], [], []
-    for seq, inputs in enumerate(context.input_multimodals):
-        inputs = inputs or {}
-        shift = context.q_start_loc[seq] - history[seq]
-        kinds = (Modality.IMAGE.value, Modality.VIDEO.value)
-        items = sorted((d for k in kinds for d in inputs.get(k, [])), key=lambda d: d.start)
-        for data in items:
-            pixels.append(data.data)
-            grids.append(tuple(data.meta["grid_thw"]))
-            vision_index.append(torch.arange(data.start, data.end, device=device) + shift)
-        for data in inputs.get(Modality.TIME_SERIES.value, []):
-            series.append(data.data)
-            rates.append(data.meta["sampling_rate"])
-            series_index.append(torch.arange(data.start, data.end, device=device) + shift)
-    if pixels:
-        empty.update(
-            pixel_values=torch.cat(pixels),
-            vision_grid=grids,
-            vision_token_index=torch.cat(vision_index),
-        )
-    if series:
-        empty.update(ts_values=series, ts_rates=rates, ts_token_index=torch.cat(series_index))
-    return empty
-
-
-def _param(params: dict[str, nn.Parameter], name: str) -> nn.Parameter:
-    if name not in params:
-        raise ValueError(f"checkpoint tensor {name!r} has no parameter in the Intern-S1-Pro model")
-    return params[name]
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}"
-    return type(value).__name__
 
 
 __all__ = ["InternS1ProForConditionalGeneration", "InternS1ProInputProcessor"]

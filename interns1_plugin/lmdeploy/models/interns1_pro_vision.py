@@ -17,16 +17,17 @@ from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
-from lmdeploy.pytorch.nn import ApplyRotaryEmb, FlashAttention, LayerNorm
-from lmdeploy.pytorch.nn.linear import (
-    build_colwise_linear,
-    build_o_proj,
-    build_qkv_proj,
-    build_rowwise_linear,
-)
+from lmdeploy.pytorch.nn import ApplyRotaryEmb, LayerNorm
+from lmdeploy.pytorch.nn.linear import build_o_proj
 from torch import nn
 from transformers import PretrainedConfig
 from transformers.activations import ACT2FN
+
+from interns1_plugin.lmdeploy.models.layers import (
+    PackedAttention,
+    mlp_linears,
+    self_attention_qkv,
+)
 
 #: Qwen3-VL's eps for every LayerNorm of the tower; the config does not carry it.
 LAYER_NORM_EPS = 1e-6
@@ -83,19 +84,9 @@ class InternS1ProVisionAttention(nn.Module):
         super().__init__()
         hidden = config.hidden_size
         head_dim = hidden // config.num_heads
-        self.qkv = build_qkv_proj(
-            hidden,
-            num_q_heads=config.num_heads,
-            num_kv_heads=config.num_heads,
-            head_size=head_dim,
-            bias=True,
-            dtype=dtype,
-            device=device,
-        )
+        self.qkv = self_attention_qkv(hidden, config.num_heads, True, dtype, device)
         self.apply_rotary = ApplyRotaryEmb()
-        self.attention = FlashAttention(
-            config.num_heads, head_dim, scale=head_dim**-0.5, causal=False
-        )
+        self.attention = PackedAttention(config.num_heads, head_dim)
         self.proj = build_o_proj(hidden, hidden, bias=True, dtype=dtype, device=device, is_tp=True)
 
     def forward(
@@ -110,15 +101,7 @@ class InternS1ProVisionAttention(nn.Module):
         cos, sin = rotary
         q, k = self.apply_rotary(q.float(), k.float(), cos, sin, inplace=False)
         q, k = q.to(v.dtype), k.to(v.dtype)
-        out = self.attention(
-            q,
-            k,
-            v,
-            q_start_loc=frame_starts,
-            q_seqlens=frame_lengths,
-            max_q_seqlen=int(frame_lengths.max()),
-        )
-        return self.proj(out.flatten(-2))
+        return self.proj(self.attention(q, k, v, frame_starts, frame_lengths))
 
 
 class InternS1ProVisionMLP(nn.Module):
@@ -126,25 +109,9 @@ class InternS1ProVisionMLP(nn.Module):
         self, config: PretrainedConfig, dtype: torch.dtype | None, device: torch.device | None
     ) -> None:
         super().__init__()
-        self.linear_fc1 = build_colwise_linear(
-            config.hidden_size,
-            config.intermediate_size,
-            bias=True,
-            dtype=dtype,
-            device=device,
-            is_tp=True,
-            dp_disable_tp=True,
-        )
+        hidden, inner = config.hidden_size, config.intermediate_size
+        self.linear_fc1, self.linear_fc2 = mlp_linears(hidden, inner, hidden, dtype, device)
         self.act = ACT2FN[config.hidden_act]
-        self.linear_fc2 = build_rowwise_linear(
-            config.intermediate_size,
-            config.hidden_size,
-            bias=True,
-            dtype=dtype,
-            device=device,
-            is_tp=True,
-            dp_disable_tp=True,
-        )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.linear_fc2(self.act(self.linear_fc1(hidden_states)))
@@ -184,24 +151,8 @@ class InternS1ProVisionPatchMerger(nn.Module):
         super().__init__()
         self.merged_size = config.hidden_size * config.spatial_merge_size**2
         self.norm = LayerNorm(config.hidden_size, LAYER_NORM_EPS, dtype=dtype, device=device)
-        self.linear_fc1 = build_colwise_linear(
-            self.merged_size,
-            self.merged_size,
-            bias=True,
-            dtype=dtype,
-            device=device,
-            is_tp=True,
-            dp_disable_tp=True,
-        )
-        self.linear_fc2 = build_rowwise_linear(
-            self.merged_size,
-            config.out_hidden_size,
-            bias=True,
-            dtype=dtype,
-            device=device,
-            is_tp=True,
-            dp_disable_tp=True,
-        )
+        merged, out = self.merged_size, config.out_hidden_size
+        self.linear_fc1, self.linear_fc2 = mlp_linears(merged, merged, out, dtype, device)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         hidden_states = self.norm(hidden_states).view(-1, self.merged_size)
