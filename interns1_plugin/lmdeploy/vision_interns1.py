@@ -34,6 +34,7 @@ from interns1_plugin.lmdeploy.media import InternS1VideoLoader, use_media_loader
 from interns1_plugin.lmdeploy.options import positive_int, request_options
 from interns1_plugin.lmdeploy.placeholders import Expansion
 from interns1_plugin.lmdeploy.vision_base import PluginVisionModel, env_positive_int
+from interns1_plugin.modeling.interns1_vision_config import tokens_per_tile
 from interns1_plugin.processing.image import TilingConfig, tile_image
 from interns1_plugin.processing.pro_vision import load_rgb
 from interns1_plugin.processing.prompt import image_placeholder, video_placeholder
@@ -60,9 +61,7 @@ class InternS1VisionModel(PluginVisionModel):
         super().build_preprocessor(trust_remote_code)
         config = self.hf_config
         self.image_token_id = self.token_id(formats.IMG_CONTEXT, config.image_token_id)
-        vision = config.vision_config
-        side = int(vision.image_size[0]) // int(vision.patch_size[0])
-        self.tokens_per_tile = int(side * side * config.downsample_ratio**2)
+        self.tokens_per_tile = tokens_per_tile(config)
         self.tiling = TilingConfig.from_preprocessor_config(
             read_json(self.model_path, "preprocessor_config.json")
         )

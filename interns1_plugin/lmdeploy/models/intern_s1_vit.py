@@ -26,12 +26,7 @@ from interns1_plugin.lmdeploy.models.layers import (
     mlp_linears,
     self_attention_qkv,
 )
-
-
-def _pair(value: int | list[int] | tuple[int, ...]) -> tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    return int(value[0]), int(value[1])
+from interns1_plugin.modeling.interns1_vision_config import as_pair
 
 
 def _block_norm(config: PretrainedConfig, dtype: torch.dtype | None, device: torch.device | None):
@@ -50,7 +45,7 @@ class InternS1VisionPatchEmbeddings(nn.Module):
         self, config: PretrainedConfig, dtype: torch.dtype | None, device: torch.device | None
     ) -> None:
         super().__init__()
-        patch = _pair(config.patch_size)
+        patch = as_pair(config.patch_size)
         self.projection = nn.Conv2d(
             config.num_channels,
             config.hidden_size,
@@ -72,8 +67,8 @@ class InternS1VisionEmbeddings(nn.Module):
         self, config: PretrainedConfig, dtype: torch.dtype | None, device: torch.device | None
     ) -> None:
         super().__init__()
-        height, width = _pair(config.image_size)
-        patch_h, patch_w = _pair(config.patch_size)
+        height, width = as_pair(config.image_size)
+        patch_h, patch_w = as_pair(config.patch_size)
         self.image_size = (height, width)
         self.num_channels = config.num_channels
         num_positions = (height // patch_h) * (width // patch_w) + 1

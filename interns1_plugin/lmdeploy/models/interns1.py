@@ -41,7 +41,13 @@ from interns1_plugin.lmdeploy.models.inputs import (
 )
 from interns1_plugin.lmdeploy.models.intern_s1_vit import InternS1VisionModel
 from interns1_plugin.lmdeploy.models.layers import mlp_linears
-from interns1_plugin.modeling.pixel_shuffle import pixel_shuffle
+from interns1_plugin.modeling.interns1_vision_config import (
+    as_pair,
+    check_vision_feature_selection,
+    language_model_type,
+    tokens_per_tile,
+)
+from interns1_plugin.modeling.pixel_shuffle import shuffle_tile_features
 
 #: LMDeploy language-model class by `text_config.model_type`.
 LANGUAGE_MODELS: dict[str, type[nn.Module]] = {
@@ -62,16 +68,6 @@ VISION_STACKED: tuple[tuple[str, str, str], ...] = (
     (".attention.k_proj.", ".attention.qkv_proj.", "k"),
     (".attention.v_proj.", ".attention.qkv_proj.", "v"),
 )
-
-
-def tokens_per_tile(config: PretrainedConfig) -> int:
-    """Feature tokens one tile becomes: its patch grid shrunk by the pixel shuffle."""
-    vision = config.vision_config
-    size, patch = vision.image_size, vision.patch_size
-    side = (size if isinstance(size, int) else size[0]) // (
-        patch if isinstance(patch, int) else patch[0]
-    )
-    return int(side * side * config.downsample_ratio**2)
 
 
 class InternS1MultiModalProjector(nn.Module):
@@ -112,14 +108,8 @@ class InternS1ForConditionalGeneration(InternS1EngineModel):
         prefix: str = "",
     ) -> None:
         super().__init__(config, ctx_mgr)
-        if config.vision_feature_layer != -1 or config.vision_feature_select_strategy != "default":
-            raise NotImplementedError(
-                "Intern-S1 reads the last ViT layer without CLS "
-                "(vision_feature_layer -1, vision_feature_select_strategy 'default')"
-            )
-        text_type = config.text_config.model_type
-        if text_type not in LANGUAGE_MODELS:
-            raise ValueError(f"unsupported Intern-S1 language model type {text_type!r}")
+        check_vision_feature_selection(config)
+        text_type = language_model_type(config, LANGUAGE_MODELS)
         self.downsample_ratio = float(config.downsample_ratio)
         # `vlm_model` builds placeholders under `--language-model-only`; LMDeploy's loader then
         # skips their tensors.
@@ -140,12 +130,8 @@ class InternS1ForConditionalGeneration(InternS1EngineModel):
 
     def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Tiles (N, 3, H, W) -> (N * tokens per tile, LM hidden): drop CLS, shuffle, project."""
-        features = self.vision_tower(pixel_values)[:, 1:]
-        n, num_patches, channels = features.shape
-        side = int(num_patches**0.5)
-        features = pixel_shuffle(features.reshape(n, side, side, channels), self.downsample_ratio)
-        features = self.multi_modal_projector(features.reshape(n, -1, features.shape[-1]))
-        return features.flatten(0, 1)
+        features = shuffle_tile_features(self.vision_tower(pixel_values), self.downsample_ratio)
+        return self.multi_modal_projector(features).flatten(0, 1)
 
     def step_items(self, context: StepContext) -> dict[str, Any]:
         """The step's tiles and, in the same order, the flat step positions of their features."""
@@ -199,9 +185,7 @@ class InternS1InputProcessor(ItemsInputProcessor):
     def __init__(self, config: PretrainedConfig, dtype: torch.dtype | None) -> None:
         super().__init__(dtype)
         vision = config.vision_config
-        size = vision.image_size
-        height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-        self.tile_shape = (int(vision.num_channels), height, width)
+        self.tile_shape = (int(vision.num_channels), *as_pair(vision.image_size))
         self.tokens_per_tile = tokens_per_tile(config)
         self.image_token_id = int(config.image_token_id)
 

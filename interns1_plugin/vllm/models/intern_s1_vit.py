@@ -31,11 +31,7 @@ from vllm.model_executor.models.vision import (
     run_dp_sharded_vision_model,
 )
 
-
-def _pair(value: int | list[int] | tuple[int, ...]) -> tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    return int(value[0]), int(value[1])
+from interns1_plugin.modeling.interns1_vision_config import as_pair
 
 
 def _norm(config: PretrainedConfig) -> nn.Module:
@@ -52,7 +48,7 @@ class InternS1VisionPatchEmbeddings(nn.Module):
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        patch = _pair(config.patch_size)
+        patch = as_pair(config.patch_size)
         self.projection = Conv2dLayer(
             config.num_channels, config.hidden_size, kernel_size=patch, stride=patch
         )
@@ -67,8 +63,8 @@ class InternS1VisionEmbeddings(nn.Module):
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        height, width = _pair(config.image_size)
-        patch_h, patch_w = _pair(config.patch_size)
+        height, width = as_pair(config.image_size)
+        patch_h, patch_w = as_pair(config.patch_size)
         num_positions = (height // patch_h) * (width // patch_w) + 1
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
         self.patch_embeddings = InternS1VisionPatchEmbeddings(config)

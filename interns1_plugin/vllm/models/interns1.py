@@ -36,7 +36,11 @@ from vllm.multimodal import MULTIMODAL_REGISTRY
 from vllm.sequence import IntermediateTensors
 
 from interns1_plugin import formats
-from interns1_plugin.modeling.pixel_shuffle import pixel_shuffle
+from interns1_plugin.modeling.interns1_vision_config import (
+    check_vision_feature_selection,
+    language_model_type,
+)
+from interns1_plugin.modeling.pixel_shuffle import shuffle_tile_features
 from interns1_plugin.vllm.models.intern_s1_vit import InternS1VisionModel
 from interns1_plugin.vllm.models.mm_fields import flat
 from interns1_plugin.vllm.multimodal.interns1 import (
@@ -136,14 +140,8 @@ class InternS1ForConditionalGeneration(nn.Module, SupportsMultiModal, SupportsPP
         super().__init__()
         config = vllm_config.model_config.hf_config
         self.config = config
-        if config.vision_feature_layer != -1 or config.vision_feature_select_strategy != "default":
-            raise NotImplementedError(
-                "Intern-S1 reads the last ViT layer without CLS "
-                "(vision_feature_layer -1, vision_feature_select_strategy 'default')"
-            )
-        text_type = config.text_config.model_type
-        if text_type not in LANGUAGE_MODELS:
-            raise ValueError(f"unsupported Intern-S1 language model type {text_type!r}")
+        check_vision_feature_selection(config)
+        text_type = language_model_type(config, LANGUAGE_MODELS)
         self.downsample_ratio = float(config.downsample_ratio)
 
         # No quantization for the ViT and projector (as in vLLM's built-in Intern-S1): FP8
@@ -167,11 +165,8 @@ class InternS1ForConditionalGeneration(nn.Module, SupportsMultiModal, SupportsPP
 
     def _embed_tiles(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Tiles (N, 3, H, W) -> (N, tokens per tile, LM hidden): drop CLS, shuffle, project."""
-        features = self.vision_tower(pixel_values)[:, 1:]
-        n, num_patches, channels = features.shape
-        side = int(num_patches**0.5)
-        features = pixel_shuffle(features.reshape(n, side, side, channels), self.downsample_ratio)
-        return self.multi_modal_projector(features.reshape(n, -1, features.shape[-1]))
+        features = shuffle_tile_features(self.vision_tower(pixel_values), self.downsample_ratio)
+        return self.multi_modal_projector(features)
 
     def embed_multimodal(self, **kwargs: object) -> MultiModalEmbeddings:
         """One (tiles * 256, hidden) tensor per image or video, in the order of the items."""

@@ -9,20 +9,19 @@ split into each rank's q, k and v heads by `QKVParallelLinear`'s loader.
 
 Patches arrive as the Qwen2-VL processor flattens them: one row per (C, T, P, P) patch, rows
 grouped by `m x m` merge blocks (block row, block column, row in block, column in block), frames
-one after another. Every per-patch quantity (positions, rotary angles) is computed in that order,
-and the merger folds each run of `m * m` consecutive rows into one token.
+one after another. Every per-patch quantity (positions, rotary angles) is computed in that order
+by `interns1_plugin.modeling.pro_vision_positions`, and the merger folds each run of `m * m`
+consecutive rows into one token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import PretrainedConfig
 from vllm.distributed import get_tensor_model_parallel_world_size
@@ -43,10 +42,19 @@ from vllm.model_executor.models.vision import (
     run_dp_sharded_mrope_vision_model,
 )
 
-#: Qwen3-VL hard-codes this eps for every LayerNorm of the tower; the config does not carry it.
-LAYER_NORM_EPS = 1e-6
-#: Default rotary base of the vision rope when the config names none.
-ROPE_THETA = 10000.0
+from interns1_plugin.modeling.pro_vision_config import (
+    LAYER_NORM_EPS,
+    check_no_deepstack,
+    position_grid_side,
+    vision_rope_theta,
+)
+from interns1_plugin.modeling.pro_vision_patch_embed import InternS1ProVisionPatchEmbed
+from interns1_plugin.modeling.pro_vision_positions import (
+    frame_positions,
+    interpolated_position_embeddings,
+    patch_positions,
+    rotary_angles,
+)
 
 GridTHW = Sequence[Sequence[int]]
 
@@ -56,22 +64,6 @@ def _grid_list(grid_thw: torch.Tensor | GridTHW) -> list[tuple[int, int, int]]:
     return [(int(t), int(h), int(w)) for t, h, w in rows]
 
 
-@lru_cache(maxsize=1024)
-def _merge_order_positions(h: int, w: int, merge: int) -> torch.Tensor:
-    """(row, column) of each patch of one frame, in the processor's merge-block order.
-
-    The order is (block row, block column, row in block, column in block), so the patch at
-    index `((bh * w/m + bw) * m + ih) * m + iw` sits at row `bh*m + ih`, column `bw*m + iw`.
-    Cached on CPU per shape and never written to.
-    """
-    if h % merge or w % merge:
-        raise ValueError(f"grid {h}x{w} is not divisible by the merge size {merge}")
-    shape = (h // merge, w // merge, merge, merge)
-    rows = torch.arange(h).view(h // merge, 1, merge, 1).expand(shape)
-    cols = torch.arange(w).view(1, w // merge, 1, merge).expand(shape)
-    return torch.stack([rows, cols], dim=-1).reshape(-1, 2)
-
-
 @dataclass
 class _AttentionMetadata:
     """Frame boundaries in the form the selected `MMEncoderAttention` backend wants them."""
@@ -79,26 +71,6 @@ class _AttentionMetadata:
     cu_seqlens: torch.Tensor
     max_seqlen: torch.Tensor
     sequence_lengths: torch.Tensor | None
-
-
-class InternS1ProVisionPatchEmbed(nn.Module):
-    """One linear map per flattened (C, T, P, P) patch row.
-
-    The checkpoint stores a Conv3d whose kernel equals its stride, applied to inputs that are
-    exactly one kernel: that is a matmul with the flattened kernel. `proj` stays an `nn.Conv3d` so
-    the parameter keeps the checkpoint's shape, but it is never run as a convolution.
-    """
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__()
-        kernel = (config.temporal_patch_size, config.patch_size, config.patch_size)
-        self.proj = nn.Conv3d(
-            config.in_channels, config.hidden_size, kernel_size=kernel, stride=kernel, bias=True
-        )
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        weight = self.proj.weight
-        return F.linear(pixel_values.to(weight.dtype), weight.flatten(1), self.proj.bias)
 
 
 class InternS1ProVisionAttention(nn.Module):
@@ -314,23 +286,14 @@ class InternS1ProVisionTransformer(nn.Module):
     ) -> None:
         super().__init__()
         config = vision_config
-        if getattr(config, "deepstack_visual_indexes", None):
-            raise NotImplementedError(
-                "deepstack_visual_indexes is set, but Intern-S1-Pro's vision tower has no "
-                f"deepstack mergers: {list(config.deepstack_visual_indexes)}"
-            )
+        check_no_deepstack(config)
         self.hidden_size = config.hidden_size
         self.num_heads = config.num_heads
         self.head_dim = self.hidden_size // self.num_heads
         self.spatial_merge_size = config.spatial_merge_size
         self.out_hidden_size = config.out_hidden_size
-        self.num_grid_per_side = int(config.num_position_embeddings**0.5)
-        if self.num_grid_per_side**2 != config.num_position_embeddings:
-            raise ValueError(
-                f"num_position_embeddings {config.num_position_embeddings} is not a square"
-            )
-        rope_parameters = getattr(config, "rope_parameters", None) or {}
-        self.rope_theta = float(rope_parameters.get("rope_theta", ROPE_THETA))
+        position_grid_side(config)  # refuses a table that is not square
+        self.rope_theta = vision_rope_theta(config)
 
         self.use_data_parallel = is_vit_use_data_parallel(self.num_heads)
         self.tp_size = 1 if self.use_data_parallel else get_tensor_model_parallel_world_size()
@@ -360,49 +323,6 @@ class InternS1ProVisionTransformer(nn.Module):
     def device(self) -> torch.device:
         return self.patch_embed.proj.weight.device
 
-    def _positions(self, grid: list[tuple[int, int, int]]) -> torch.Tensor:
-        """(row, column) of every patch row of the input, frames of an item repeating."""
-        return torch.cat(
-            [_merge_order_positions(h, w, self.spatial_merge_size).repeat(t, 1) for t, h, w in grid]
-        ).to(self.device)
-
-    def _position_embeddings(self, grid: GridTHW) -> torch.Tensor:
-        """Learned table resampled bilinearly (corners aligned) to each item's h x w grid.
-
-        Row `r` of an `h`-row grid reads table row `linspace(0, side - 1, h)[r]`; the four taps
-        and their weights are Qwen3-VL's (`w00 = 1 - dh - w01` etc.), weights cast to the model
-        dtype before the weighted sum, as vLLM's and LMDeploy's Qwen3-VL towers do.
-        """
-        side = self.num_grid_per_side
-        device = self.device
-        ys, xs = [], []
-        for t, h, w in grid:
-            frame = _merge_order_positions(h, w, self.spatial_merge_size).to(device)
-            ys.append(torch.linspace(0, side - 1, h, device=device)[frame[:, 0]].repeat(t))
-            xs.append(torch.linspace(0, side - 1, w, device=device)[frame[:, 1]].repeat(t))
-        y, x = torch.cat(ys), torch.cat(xs)
-        y0, x0 = y.long(), x.long()
-        y1, x1 = (y0 + 1).clamp(max=side - 1), (x0 + 1).clamp(max=side - 1)
-        dy, dx = y - y0, x - x0
-        w11 = dy * dx
-        w10 = dy - w11
-        w01 = dx - w11
-        w00 = 1 - dy - w01
-        taps = torch.stack([y0 * side + x0, y0 * side + x1, y1 * side + x0, y1 * side + x1])
-        weights = torch.stack([w00, w01, w10, w11]).to(self.dtype).unsqueeze(-1)
-        return (self.pos_embed.weight[taps] * weights).sum(dim=0)
-
-    def _rotary_cos_sin(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """float32 `(tokens, head_dim/2)`: `head_dim/4` row angles, then `head_dim/4` column ones.
-
-        Used neox-style over the whole head: dims `i` and `i + head_dim/2` rotate together.
-        """
-        rotary_dim = self.head_dim // 2
-        exponents = torch.arange(0, rotary_dim, 2, dtype=torch.float32, device=positions.device)
-        inv_freq = 1.0 / self.rope_theta ** (exponents / rotary_dim)
-        angles = (positions.float().unsqueeze(-1) * inv_freq).flatten(1)
-        return angles.cos(), angles.sin()
-
     def _attention_metadata(self, grid: GridTHW) -> _AttentionMetadata:
         """One attention sequence per frame: an item of t frames gives t sequences of h*w."""
         lengths = np.repeat([h * w for _, h, w in grid], [t for t, _, _ in grid])
@@ -430,10 +350,14 @@ class InternS1ProVisionTransformer(nn.Module):
     ) -> torch.Tensor:
         """The whole tower on this rank's inputs, whatever the data-parallel setting."""
         grid = _grid_list(grid_thw)
-        positions = self._positions(grid)
+        frames = frame_positions(grid, self.spatial_merge_size, self.device)
         hidden_states = self.patch_embed(pixel_values.to(self.device))
-        hidden_states = hidden_states + self._position_embeddings(grid)
-        rotary_cos, rotary_sin = self._rotary_cos_sin(positions)
+        hidden_states = hidden_states + interpolated_position_embeddings(
+            self.pos_embed.weight, grid, frames
+        )
+        # (tokens, head_dim/2) float32, applied neox-style over the whole head.
+        angles = rotary_angles(patch_positions(grid, frames), self.head_dim, self.rope_theta)
+        rotary_cos, rotary_sin = angles.cos(), angles.sin()
         metadata = self._attention_metadata(grid)
         for block in self.blocks:
             hidden_states = block(hidden_states, rotary_cos, rotary_sin, metadata)

@@ -45,6 +45,7 @@ from vllm.multimodal.video import VIDEO_LOADER_REGISTRY, VideoLoader
 from vllm.multimodal.video_decoders import check_frame_pixel_limit
 
 from interns1_plugin import formats
+from interns1_plugin.modeling.interns1_vision_config import tokens_per_tile
 from interns1_plugin.processing.image import TilingConfig, count_tiles, tile_image
 from interns1_plugin.processing.prompt import image_placeholder, video_placeholder
 from interns1_plugin.processing.video import DEFAULT_NUM_FRAMES, decode_video, preprocess_video
@@ -149,10 +150,7 @@ class InternS1ProcessingInfo(BaseProcessingInfo):
     @property
     def tokens_per_tile(self) -> int:
         """256 for 448-pixel tiles, 14-pixel patches and pixel shuffle 0.5."""
-        config = self.get_hf_config()
-        vision = config.vision_config
-        side = int(vision.image_size[0]) // int(vision.patch_size[0])
-        return int(side * side * config.downsample_ratio**2)
+        return tokens_per_tile(self.get_hf_config())
 
     def get_num_image_tokens(self, *, image_width: int, image_height: int) -> int:
         return self.tokens_per_tile * count_tiles(image_width, image_height, self.get_tiling())
