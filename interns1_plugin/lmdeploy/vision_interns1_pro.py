@@ -37,6 +37,7 @@ from interns1_plugin import formats
 from interns1_plugin.configs import InternS1ProConfig
 from interns1_plugin.lmdeploy.checkpoint import INTERNS1_PRO_ARCHITECTURES, read_json
 from interns1_plugin.lmdeploy.media import InternS1ProVideoLoader, use_media_loaders
+from interns1_plugin.lmdeploy.models import KEEP_BUILTIN_ENV, keep_builtin
 from interns1_plugin.lmdeploy.options import positive_float, positive_int, request_options
 from interns1_plugin.lmdeploy.placeholders import Expansion
 from interns1_plugin.lmdeploy.vision_base import Item, PluginVisionModel
@@ -149,10 +150,12 @@ class InternS1ProVisionModel(PluginVisionModel):
             return
         if not self.has_time_series:
             raise ValueError(f"{self.model_path} has no time-series encoder (no ts_config)")
-        if kinds != {"time_series"}:
+        if kinds != {"time_series"} and keep_builtin():
+            # The plugin's engine model takes any mix; LMDeploy's own takes one kind per request.
             raise ValueError(
-                "LMDeploy's Intern-S1-Pro engine cannot take time series together with images "
-                "or videos in one request; send them in separate requests"
+                "LMDeploy's built-in Intern-S1-Pro engine model cannot take time series together "
+                f"with images or videos in one request ({KEEP_BUILTIN_ENV} is set); send them in "
+                "separate requests"
             )
 
     def _preprocess_series(

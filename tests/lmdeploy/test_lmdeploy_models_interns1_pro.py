@@ -53,6 +53,11 @@ CASES: dict[str, list[tuple[str, Any]]] = {
     "video": [("video", "video"), ("text", "Motion?")],
     "series_mono": [("time_series", ("mono", None)), ("text", "Signal?")],
     "series_3ch_rate": [("time_series", ("three", 50.0)), ("text", "Sensors?")],
+    "image_and_series": [
+        ("image", "small"),
+        ("time_series", ("mono", None)),
+        ("text", "Both?"),
+    ],
 }
 
 
@@ -102,6 +107,18 @@ def requests(front_end: Any, media: dict[str, Path]) -> dict[str, dict[str, Any]
         )
         for name, parts in CASES.items()
     }
+
+
+def test_mixed_request_is_refused_only_for_the_builtin_engine_model(
+    front_end: Any, media: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LMDeploy's own Pro model takes one kind per request; with it kept, the mix is a 400."""
+    from interns1_plugin.lmdeploy.models import KEEP_BUILTIN_ENV
+
+    messages = [{"role": "user", "content": content_parts(CASES["image_and_series"], media)}]
+    monkeypatch.setenv(KEEP_BUILTIN_ENV, "1")
+    with pytest.raises(ValueError, match="built-in Intern-S1-Pro engine model"):
+        front_end.prompt_input(messages, chat_template_kwargs={"enable_thinking": False})
 
 
 def _vllm_parts(parts: list[tuple[str, Any]], media: dict[str, Path]) -> list[dict[str, Any]]:
