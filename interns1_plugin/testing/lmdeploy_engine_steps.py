@@ -42,8 +42,10 @@ class EngineSteps:
         block_size: int = 16,
         num_blocks: int = 256,
         load_weights: bool = True,
+        dist_config: Any = None,
     ) -> None:
-        """`load_weights=False` leaves the parameters as built (uninitialized)."""
+        """`load_weights=False` leaves the parameters as built (uninitialized). `dist_config`
+        (LMDeploy's `DistConfig`) builds this rank's shard; its `DistContext` must be current."""
         from lmdeploy.pytorch.backends import get_backend
         from lmdeploy.pytorch.config import CacheConfig, ModelConfig
         from lmdeploy.pytorch.model_inputs import BuildModelContext
@@ -52,7 +54,9 @@ class EngineSteps:
 
         path = os.fspath(model_path)
         self.device = torch.device("cpu")
-        self.model_config = ModelConfig.from_pretrained(path, dtype=dtype, device_type="cpu")
+        self.model_config = ModelConfig.from_pretrained(
+            path, dtype=dtype, device_type="cpu", dist_config=dist_config
+        )
         self.cache_config = CacheConfig(
             max_batches=8,
             block_size=block_size,
@@ -69,8 +73,10 @@ class EngineSteps:
             load_model_weights(self.model, path, device=self.device)
         backend = get_backend()
         cfg, dt = self.model_config, self.model_config.dtype
-        k_shape = backend.get_k_block_shape(block_size, cfg.num_key_value_heads, cfg.k_head_dim, dt)
-        v_shape = backend.get_v_block_shape(block_size, cfg.num_key_value_heads, cfg.v_head_dim, dt)
+        # This rank's KV heads, as LMDeploy's cache plan splits them over attention TP ranks.
+        kv_heads = cfg.num_key_value_heads // cfg.dist_config.attn_tp
+        k_shape = backend.get_k_block_shape(block_size, kv_heads, cfg.k_head_dim, dt)
+        v_shape = backend.get_v_block_shape(block_size, kv_heads, cfg.v_head_dim, dt)
         self.kv_caches = [
             (
                 torch.zeros(num_blocks, *k_shape, dtype=dt),

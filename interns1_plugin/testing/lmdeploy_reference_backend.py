@@ -301,6 +301,11 @@ class ReferenceOpsBackend(DefaultOpsBackend):
         return super().build_op(spec, enable_deterministic=enable_deterministic)
 
     @staticmethod
+    def ccl_backend() -> str:
+        """Tensors live on the CPU, so tensor-parallel collectives go through gloo, not NCCL."""
+        return "gloo"
+
+    @staticmethod
     def get_attention_metadata_cls() -> type[AttentionMetadata]:
         return AttentionMetadata
 
