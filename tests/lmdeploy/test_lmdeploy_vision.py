@@ -606,13 +606,21 @@ def test_bad_time_series_are_value_errors(front_ends, values, params, kwargs, ma
         front.prompt_input(_series_message(_npy_url(values), **params), mm_processor_kwargs=kwargs)
 
 
-def test_mixing_series_and_images_is_refused(front_ends, media: dict[str, Path]) -> None:
-    """LMDeploy's Pro engine stacks one modality per forward pass; refuse before it fails."""
+def test_series_and_images_mix_unless_the_builtin_engine_model_is_kept(
+    front_ends, media: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plugin's Pro engine model takes any mix; LMDeploy's own stacks one modality per pass."""
+    from interns1_plugin.lmdeploy.models import KEEP_BUILTIN_ENV
+
     front = front_ends("pro")
     content = [
         {"type": "image_url", "image_url": {"url": str(media["small"])}},
         {"type": "time_series_url", "time_series_url": {"url": str(media["series_mono"])}},
     ]
+    mixed = front.prompt_input([{"role": "user", "content": content}])
+    kinds = {str(item["modality"].value) for item in mixed["multimodal"]}
+    assert kinds == {"image", "time_series"}, kinds
+    monkeypatch.setenv(KEEP_BUILTIN_ENV, "1")
     with pytest.raises(ValueError, match="time series together with images"):
         front.prompt_input([{"role": "user", "content": content}])
 
