@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 from transformers.image_processing_utils import BatchFeature
-from transformers.utils import VIDEO_PROCESSOR_NAME, cached_file
+from transformers.utils import VIDEO_PROCESSOR_NAME
 
 from interns1_plugin import formats
+from interns1_plugin.checkpoint_files import find_checkpoint_file
 from interns1_plugin.processing import pro_video
 from interns1_plugin.processing import time_series as ts
 from interns1_plugin.processing.hf_processor import LocalProcessorMixin
@@ -46,9 +47,6 @@ from interns1_plugin.processing.pro_vision import (
 )
 from interns1_plugin.processing.return_tensors import as_return_tensors
 from interns1_plugin.processing.video_processor import as_video_list
-
-#: Hub keyword arguments that locate a checkpoint's files.
-_HUB_KEYS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
 
 
 def as_series_list(series: Any) -> list[Any]:
@@ -203,15 +201,7 @@ class InternS1ProProcessor(LocalProcessorMixin):
 
 def _has_file(path: Any, name: str, kwargs: Mapping[str, Any]) -> bool:
     """Whether the checkpoint holds `name` (a missing file is an answer, not an error)."""
-    hub = {key: kwargs[key] for key in _HUB_KEYS if kwargs.get(key) is not None}
-    found = cached_file(
-        path,
-        name,
-        _raise_exceptions_for_missing_entries=False,
-        _raise_exceptions_for_connection_errors=False,
-        **hub,
-    )
-    return found is not None
+    return find_checkpoint_file(path, name, kwargs) is not None
 
 
 __all__ = ["InternS1ProProcessor", "as_series_list"]

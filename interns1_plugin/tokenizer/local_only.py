@@ -36,12 +36,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from transformers import AutoTokenizer
-from transformers.utils import CONFIG_NAME, cached_file
+from transformers.utils import CONFIG_NAME
+
+from interns1_plugin.checkpoint_files import find_checkpoint_file
 
 #: Marks the wrapper, so installing twice wraps once.
 _MARK = "_interns1_local_only"
-#: Hub keyword arguments that locate a checkpoint's files.
-_HUB_KEYS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
 
 
 def interns1_model_types() -> frozenset[str]:
@@ -56,16 +56,8 @@ def checkpoint_model_type(path: str | os.PathLike, kwargs: Mapping[str, Any]) ->
     config = kwargs.get("config")
     if config is not None:
         return getattr(config, "model_type", None)
-    hub = {key: kwargs[key] for key in _HUB_KEYS if kwargs.get(key) is not None}
     try:
-        found = cached_file(
-            path,
-            CONFIG_NAME,
-            _raise_exceptions_for_missing_entries=False,
-            _raise_exceptions_for_connection_errors=False,
-            _raise_exceptions_for_gated_repo=False,
-            **hub,
-        )
+        found = find_checkpoint_file(path, CONFIG_NAME, kwargs)
         if found is None:
             return None
         with open(found, encoding="utf-8") as file:
