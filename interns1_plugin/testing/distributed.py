@@ -205,6 +205,65 @@ def run_script(
     return ScriptRun(json.loads(out.read_text()), stderr[-STDERR_TAIL:], time.monotonic() - started)
 
 
+def run_layouts_in_child(
+    script: str | Path,
+    model_dir: Path,
+    layouts: Mapping[str, Mapping[str, Any]],
+    out: Path,
+    *,
+    timeout_per_layout: float,
+    env: Mapping[str, str],
+) -> dict[str, Any]:
+    """`run_script` for several layouts in one child, one after another.
+
+    Each layout's result carries `stderr` (the child's tail) and `child_seconds`, so a later
+    comparison failure can show what the child logged.
+    """
+    run = run_script(
+        script,
+        model_dir,
+        dict(layouts),
+        out,
+        timeout=timeout_per_layout * len(layouts),
+        env=env,
+        label=str(list(layouts)),
+    )
+    for result in run.result.values():
+        result["stderr"] = run.stderr_tail
+        result["child_seconds"] = run.seconds
+    return run.result
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+def noise_image(height: int, width: int) -> Any:
+    """Deterministic RGB noise (seed 0): the same pixels in every rank layout and run."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def chat_requests(
+    tokenizer: Any, prompts: Iterable[list[dict[str, str]]], image: Callable[[], Any]
+) -> list[dict[str, Any]]:
+    """Each user turn through the checkpoint's chat template (thinking off), with `image()`
+    for every image part."""
+    requests = []
+    for parts in prompts:
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": parts}],
+            tokenize=False,
+            add_generation_prompt=True,
+            enable_thinking=False,
+        )
+        images = [image() for part in parts if part["type"] == "image"]
+        requests.append({"prompt": prompt, "multi_modal_data": {"image": images} if images else {}})
+    return requests
+
+
 # --- comparison ----------------------------------------------------------------------------------
 
 

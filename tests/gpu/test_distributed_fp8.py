@@ -71,10 +71,12 @@ import pytest
 
 from interns1_plugin.testing.distributed import (
     assert_same_decoding,
+    chat_requests,
     child_env,
     child_main,
     completion_record,
     layout_engine_args,
+    noise_image,
     run_script,
 )
 
@@ -178,27 +180,8 @@ def expected_rank_shards(text: Mapping[str, Any], tp: int, ep: bool) -> dict[str
 
 
 def _image() -> Any:
-    """Deterministic noise, wider than tall so the processor cuts two tiles plus a thumbnail."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    return Image.fromarray(rng.integers(0, 256, (300, 600, 3), dtype=np.uint8))
-
-
-def _requests(tokenizer: Any) -> list[dict[str, Any]]:
-    """Every prompt through the checkpoint's chat template, with its image where it has one."""
-    requests = []
-    for parts in PROMPTS.values():
-        prompt = tokenizer.apply_chat_template(
-            [{"role": "user", "content": parts}],
-            tokenize=False,
-            add_generation_prompt=True,
-            enable_thinking=False,
-        )
-        images = [_image() for part in parts if part["type"] == "image"]
-        requests.append({"prompt": prompt, "multi_modal_data": {"image": images} if images else {}})
-    return requests
+    """Wider than tall, so the processor cuts two tiles plus a thumbnail."""
+    return noise_image(300, 600)
 
 
 def _rank_shards(model: Any) -> list[dict[str, Any]]:
@@ -250,7 +233,8 @@ def run_vllm(model_dir: Path, layout: dict[str, Any]) -> dict[str, Any]:
         params = SamplingParams(
             temperature=0.0, max_tokens=MAX_TOKENS, logprobs=TOP_LOGPROBS, ignore_eos=True
         )
-        outputs = llm.generate(_requests(llm.get_tokenizer()), params, use_tqdm=False)
+        requests = chat_requests(llm.get_tokenizer(), PROMPTS.values(), _image)
+        outputs = llm.generate(requests, params, use_tqdm=False)
         done = time.monotonic()
         ranks = llm.apply_model(_rank_shards)
     finally:

@@ -41,6 +41,7 @@ import pytest
 from interns1_plugin.testing.distributed import (
     CPU_LAYOUTS,
     assert_same_decoding,
+    chat_requests,
     child_env,
     child_main,
     completion_record,
@@ -49,8 +50,9 @@ from interns1_plugin.testing.distributed import (
     cpu_skip_reason,
     layout_engine_args,
     layout_ranks,
+    noise_image,
     run_layouts,
-    run_script,
+    run_layouts_in_child,
 )
 
 pytest.importorskip("vllm")
@@ -84,27 +86,8 @@ PROMPTS: dict[str, list[dict[str, str]]] = {
 
 
 def _image() -> Any:
-    """Deterministic noise, wider than tall so the processor cuts several tiles."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    return Image.fromarray(rng.integers(0, 256, (300, 600, 3), dtype=np.uint8))
-
-
-def _requests(tokenizer: Any) -> list[dict[str, Any]]:
-    """Every prompt through the checkpoint's chat template, with its image where it has one."""
-    requests = []
-    for parts in PROMPTS.values():
-        prompt = tokenizer.apply_chat_template(
-            [{"role": "user", "content": parts}],
-            tokenize=False,
-            add_generation_prompt=True,
-            enable_thinking=False,
-        )
-        images = [_image() for part in parts if part["type"] == "image"]
-        requests.append({"prompt": prompt, "multi_modal_data": {"image": images} if images else {}})
-    return requests
+    """Wider than tall, so the processor cuts several tiles."""
+    return noise_image(300, 600)
 
 
 def run_vllm(model_dir: Path, layout: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +112,8 @@ def run_vllm(model_dir: Path, layout: dict[str, Any]) -> dict[str, Any]:
     try:
         loaded = time.monotonic()
         params = SamplingParams(temperature=0.0, max_tokens=MAX_TOKENS, logprobs=TOP_LOGPROBS)
-        outputs = llm.generate(_requests(llm.get_tokenizer()), params, use_tqdm=False)
+        requests = chat_requests(llm.get_tokenizer(), PROMPTS.values(), _image)
+        outputs = llm.generate(requests, params, use_tqdm=False)
         done = time.monotonic()
     finally:
         llm.llm_engine.engine_core.shutdown()  # stop this layout's ranks before the next starts
@@ -140,23 +124,15 @@ def run_vllm(model_dir: Path, layout: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_in_child(model_dir: Path, layouts: dict[str, dict[str, Any]], out: Path) -> dict[str, Any]:
-    """Run this file as a script for `layouts`; fail with its stderr tail if it fails.
-
-    Each layout's result carries `stderr` (the child's tail) for failure messages.
-    """
-    run = run_script(
+    """Run this file as a script for `layouts`; fail with its stderr tail if it fails."""
+    return run_layouts_in_child(
         __file__,
         model_dir,
         layouts,
         out,
-        timeout=RUN_TIMEOUT * len(layouts),
+        timeout_per_layout=RUN_TIMEOUT,
         env=child_env(drop=["VLLM_CPU_KVCACHE_SPACE"]),
-        label=str(list(layouts)),
     )
-    for result in run.result.values():
-        result["stderr"] = run.stderr_tail
-        result["child_seconds"] = run.seconds
-    return run.result
 
 
 @pytest.fixture(scope="module", params=["mini", "s1"])

@@ -60,8 +60,9 @@ from interns1_plugin.testing.distributed import (
     cpu_skip_reason,
     layout_engine_args,
     layout_ranks,
+    noise_image,
     run_layouts,
-    run_script,
+    run_layouts_in_child,
 )
 
 pytest.importorskip("vllm")
@@ -101,12 +102,8 @@ PROMPTS: dict[str, str] = {
 
 
 def _image() -> Any:
-    """Deterministic noise, 8 x 12 patches (24 merged tokens after the 2 x 2 merge)."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    return Image.fromarray(rng.integers(0, 256, (128, 192, 3), dtype=np.uint8))
+    """8 x 12 patches (24 merged tokens after the 2 x 2 merge)."""
+    return noise_image(128, 192)
 
 
 def _series() -> dict[str, Any]:
@@ -173,23 +170,15 @@ def run_vllm(model_dir: Path, layout: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_in_child(model_dir: Path, layouts: dict[str, dict[str, Any]], out: Path) -> dict[str, Any]:
-    """Run this file as a script for `layouts`; fail with its stderr tail if it fails.
-
-    Each layout's result carries `stderr` (the child's tail) for failure messages.
-    """
-    run = run_script(
+    """Run this file as a script for `layouts`; fail with its stderr tail if it fails."""
+    return run_layouts_in_child(
         __file__,
         model_dir,
         layouts,
         out,
-        timeout=RUN_TIMEOUT * len(layouts),
+        timeout_per_layout=RUN_TIMEOUT,
         env=child_env(drop=["VLLM_CPU_KVCACHE_SPACE"]),
-        label=str(list(layouts)),
     )
-    for result in run.result.values():
-        result["stderr"] = run.stderr_tail
-        result["child_seconds"] = run.seconds
-    return run.result
 
 
 def _skip_reason(layout: str) -> str | None:
