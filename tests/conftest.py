@@ -21,3 +21,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture
+def stress_n(request: pytest.FixtureRequest) -> int:
+    """The parser fuzzers' stress size; skips unless the run asked for stress (`-m stress` or
+    the environment variable)."""
+    from interns1_plugin.testing.fuzz_settings import STRESS_COUNT_ENV, stress_count
+
+    count = stress_count(request.config.getoption("markexpr") or "")
+    if count is None:
+        pytest.skip(f"stress run: select with -m stress or set {STRESS_COUNT_ENV}")
+    return count

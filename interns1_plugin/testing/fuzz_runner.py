@@ -88,6 +88,10 @@ class FuzzRun:
     streams: int = 0
     failures: list[Failure] = field(default_factory=list)
 
+    def assert_clean(self) -> None:
+        """Fail the test with the report unless outputs ran and none failed."""
+        assert self.outputs and not self.failures, self.report()
+
     def report(self, *, limit: int = 5) -> str:
         lines = [
             f"{self.path}: {len(self.failures)} of {self.outputs} outputs failed (base seed "

@@ -58,26 +58,13 @@ class CorePath:
 CORE = CorePath()
 
 
-def assert_clean(run: fz.FuzzRun) -> None:
-    assert run.outputs and not run.failures, run.report()
-
-
-@pytest.fixture
-def stress_n(request: pytest.FixtureRequest) -> int:
-    """The stress size; skips unless the run asked for stress (`-m stress` or the env)."""
-    count = fz.stress_count(request.config.getoption("markexpr") or "")
-    if count is None:
-        pytest.skip(f"stress run: select with -m stress or set {fz.STRESS_COUNT_ENV}")
-    return count
-
-
 def test_fuzz_core() -> None:
-    assert_clean(fz.fuzz(CORE, base_seed=BASE_SEED, count=N, streams_per_output=3))
+    fz.fuzz(CORE, base_seed=BASE_SEED, count=N, streams_per_output=3).assert_clean()
 
 
 @pytest.mark.stress
 def test_fuzz_core_stress(stress_n: int) -> None:
-    assert_clean(fz.fuzz(CORE, base_seed=BASE_SEED + 100, count=stress_n, streams_per_output=3))
+    fz.fuzz(CORE, base_seed=BASE_SEED + 100, count=stress_n, streams_per_output=3).assert_clean()
 
 
 @settings(
@@ -387,4 +374,4 @@ def test_fuzz_core_with_an_open_defect(feature: str) -> None:
         max_failures=1,
         minimize_first=False,
     )
-    assert_clean(run)
+    run.assert_clean()

@@ -90,24 +90,11 @@ def path(lmdeploy_server: Any) -> ChatRunnerPath:
     return ChatRunnerPath(lmdeploy_server(formats.PARSER_NAME, formats.PARSER_NAME))
 
 
-def assert_clean(run: fz.FuzzRun) -> None:
-    assert run.outputs and not run.failures, run.report()
-
-
-@pytest.fixture
-def stress_n(request: pytest.FixtureRequest) -> int:
-    """The stress size; skips unless the run asked for stress (`-m stress` or the env)."""
-    count = fz.stress_count(request.config.getoption("markexpr") or "")
-    if count is None:
-        pytest.skip(f"stress run: select with -m stress or set {fz.STRESS_COUNT_ENV}")
-    return count
-
-
 def test_fuzz_lmdeploy_chat_runner(path: ChatRunnerPath) -> None:
     run = fz.fuzz(
         path, base_seed=BASE_SEED + 10, count=N, streams_per_output=2, reference=CorePath()
     )
-    assert_clean(run)
+    run.assert_clean()
 
 
 @pytest.mark.stress
@@ -115,7 +102,7 @@ def test_fuzz_lmdeploy_chat_runner_stress(path: ChatRunnerPath, stress_n: int) -
     run = fz.fuzz(
         path, base_seed=BASE_SEED + 11, count=stress_n, streams_per_output=2, reference=CorePath()
     )
-    assert_clean(run)
+    run.assert_clean()
 
 
 def test_lone_surrogate_escape_reaches_the_client(path: ChatRunnerPath) -> None:

@@ -226,19 +226,6 @@ def serving_path(make_serving: Callable[..., Served]) -> ServingPath:
     return ServingPath(make_serving())
 
 
-def assert_clean(run: fz.FuzzRun) -> None:
-    assert run.outputs and not run.failures, run.report()
-
-
-@pytest.fixture
-def stress_n(request: pytest.FixtureRequest) -> int:
-    """The stress size; skips unless the run asked for stress (`-m stress` or the env)."""
-    count = fz.stress_count(request.config.getoption("markexpr") or "")
-    if count is None:
-        pytest.skip(f"stress run: select with -m stress or set {fz.STRESS_COUNT_ENV}")
-    return count
-
-
 def test_fuzz_vllm_parser_path(parser_path: ParserPath) -> None:
     run = fz.fuzz(
         parser_path,
@@ -248,7 +235,7 @@ def test_fuzz_vllm_parser_path(parser_path: ParserPath) -> None:
         reference=CORE,
         exclude=VLLM_EXCLUDE,
     )
-    assert_clean(run)
+    run.assert_clean()
 
 
 def test_fuzz_vllm_serving_path(serving_path: ServingPath) -> None:
@@ -260,7 +247,7 @@ def test_fuzz_vllm_serving_path(serving_path: ServingPath) -> None:
         reference=CORE,
         exclude=VLLM_EXCLUDE,
     )
-    assert_clean(run)
+    run.assert_clean()
 
 
 @pytest.mark.stress
@@ -273,7 +260,7 @@ def test_fuzz_vllm_parser_path_stress(parser_path: ParserPath, stress_n: int) ->
         reference=CORE,
         exclude=VLLM_EXCLUDE,
     )
-    assert_clean(run)
+    run.assert_clean()
 
 
 @pytest.mark.stress
@@ -285,7 +272,7 @@ def test_fuzz_vllm_serving_path_stress(serving_path: ServingPath, stress_n: int)
         reference=CORE,
         exclude=VLLM_EXCLUDE,
     )
-    assert_clean(run)
+    run.assert_clean()
 
 
 # -- unrepresentable arguments, as clients of vLLM see them ------------------------------------
