@@ -134,6 +134,9 @@ def run_rank(rank: int, world_size: int, model_path: str, workdir: Path) -> None
             request = torch.load(workdir / "request.pt", weights_only=False)
             logits = engine.prefill_request(request)
         torch.save(logits, workdir / f"logits{rank}.pt")
+        # No rank tears its groups down while its peer may still be in a collective: gloo
+        # aborts the process (SIGABRT, "terminate called") when a peer's pair closes under it.
+        dist.barrier()
     finally:
         context.close()
         dist.destroy_process_group()
