@@ -20,11 +20,7 @@ from vllm.model_executor.layers.activation import get_act_fn
 from vllm.model_executor.layers.attention import MMEncoderAttention
 from vllm.model_executor.layers.conv import Conv2dLayer
 from vllm.model_executor.layers.layernorm import LayerNorm, RMSNorm
-from vllm.model_executor.layers.linear import (
-    ColumnParallelLinear,
-    QKVParallelLinear,
-    RowParallelLinear,
-)
+from vllm.model_executor.layers.linear import QKVParallelLinear, RowParallelLinear
 from vllm.model_executor.layers.quantization import QuantizationConfig
 from vllm.model_executor.models.vision import (
     is_vit_use_data_parallel,
@@ -32,6 +28,7 @@ from vllm.model_executor.models.vision import (
 )
 
 from interns1_plugin.modeling.interns1_vision_config import as_pair
+from interns1_plugin.vllm.models.layers import mlp_linears
 
 
 def _norm(config: PretrainedConfig) -> nn.Module:
@@ -155,23 +152,15 @@ class InternS1VisionMLP(nn.Module):
         prefix: str,
     ) -> None:
         super().__init__()
-        self.fc1 = ColumnParallelLinear(
+        self.fc1, self.fc2 = mlp_linears(
             config.hidden_size,
             config.intermediate_size,
-            bias=True,
+            config.hidden_size,
             quant_config=quant_config,
-            prefix=f"{prefix}.fc1",
             disable_tp=use_data_parallel,
+            prefixes=(f"{prefix}.fc1", f"{prefix}.fc2"),
         )
         self.act = get_act_fn(config.hidden_act)
-        self.fc2 = RowParallelLinear(
-            config.intermediate_size,
-            config.hidden_size,
-            bias=True,
-            quant_config=quant_config,
-            prefix=f"{prefix}.fc2",
-            disable_tp=use_data_parallel,
-        )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         hidden_states, _ = self.fc1(hidden_states)

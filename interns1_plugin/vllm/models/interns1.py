@@ -16,7 +16,6 @@ from transformers import PretrainedConfig
 from vllm.config import VllmConfig
 from vllm.model_executor.layers.activation import get_act_fn
 from vllm.model_executor.layers.layernorm import LayerNorm
-from vllm.model_executor.layers.linear import ColumnParallelLinear, RowParallelLinear
 from vllm.model_executor.layers.quantization import QuantizationConfig
 from vllm.model_executor.layers.quantization.fp8 import Fp8Config
 from vllm.model_executor.models.interfaces import (
@@ -42,6 +41,7 @@ from interns1_plugin.modeling.interns1_vision_config import (
 )
 from interns1_plugin.modeling.pixel_shuffle import shuffle_tile_features
 from interns1_plugin.vllm.models.intern_s1_vit import InternS1VisionModel
+from interns1_plugin.vllm.models.layers import mlp_linears
 from interns1_plugin.vllm.models.mm_fields import flat
 from interns1_plugin.vllm.multimodal.interns1 import (
     InternS1DummyInputsBuilder,
@@ -70,13 +70,15 @@ class InternS1MultiModalProjector(nn.Module):
         in_size = config.vision_config.hidden_size * int(1 / config.downsample_ratio) ** 2
         out_size = config.text_config.hidden_size
         self.layer_norm = LayerNorm(in_size)
-        self.linear_1 = ColumnParallelLinear(
-            in_size, out_size, bias=True, prefix=f"{prefix}.linear_1"
+        self.linear_1, self.linear_2 = mlp_linears(
+            in_size,
+            out_size,
+            out_size,
+            quant_config=None,
+            disable_tp=False,
+            prefixes=(f"{prefix}.linear_1", f"{prefix}.linear_2"),
         )
         self.act = get_act_fn(config.projector_hidden_act)
-        self.linear_2 = RowParallelLinear(
-            out_size, out_size, bias=True, prefix=f"{prefix}.linear_2"
-        )
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         hidden, _ = self.linear_1(self.layer_norm(features))

@@ -28,11 +28,7 @@ from vllm.distributed import get_tensor_model_parallel_world_size
 from vllm.model_executor.layers.activation import get_act_fn
 from vllm.model_executor.layers.attention import MMEncoderAttention
 from vllm.model_executor.layers.layernorm import LayerNorm
-from vllm.model_executor.layers.linear import (
-    ColumnParallelLinear,
-    QKVParallelLinear,
-    RowParallelLinear,
-)
+from vllm.model_executor.layers.linear import QKVParallelLinear, RowParallelLinear
 from vllm.model_executor.layers.quantization import QuantizationConfig
 from vllm.model_executor.layers.rotary_embedding.common import ApplyRotaryEmb
 from vllm.model_executor.model_loader.weight_utils import default_weight_loader
@@ -55,6 +51,7 @@ from interns1_plugin.modeling.pro_vision_positions import (
     patch_positions,
     rotary_angles,
 )
+from interns1_plugin.vllm.models.layers import mlp_linears
 
 GridTHW = Sequence[Sequence[int]]
 
@@ -150,23 +147,15 @@ class InternS1ProVisionMLP(nn.Module):
         prefix: str,
     ) -> None:
         super().__init__()
-        self.linear_fc1 = ColumnParallelLinear(
+        self.linear_fc1, self.linear_fc2 = mlp_linears(
             config.hidden_size,
             config.intermediate_size,
-            bias=True,
+            config.hidden_size,
             quant_config=quant_config,
-            prefix=f"{prefix}.linear_fc1",
             disable_tp=use_data_parallel,
+            prefixes=(f"{prefix}.linear_fc1", f"{prefix}.linear_fc2"),
         )
         self.act = get_act_fn(config.hidden_act)
-        self.linear_fc2 = RowParallelLinear(
-            config.intermediate_size,
-            config.hidden_size,
-            bias=True,
-            quant_config=quant_config,
-            prefix=f"{prefix}.linear_fc2",
-            disable_tp=use_data_parallel,
-        )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         hidden_states, _ = self.linear_fc1(hidden_states)
@@ -225,24 +214,16 @@ class InternS1ProVisionPatchMerger(nn.Module):
         super().__init__()
         self.merged_size = config.hidden_size * config.spatial_merge_size**2
         self.norm = LayerNorm(config.hidden_size, eps=LAYER_NORM_EPS)
-        self.linear_fc1 = ColumnParallelLinear(
+        self.linear_fc1, self.linear_fc2 = mlp_linears(
             self.merged_size,
             self.merged_size,
-            bias=True,
+            config.out_hidden_size,
             quant_config=quant_config,
-            prefix=f"{prefix}.linear_fc1",
             disable_tp=use_data_parallel,
+            prefixes=(f"{prefix}.linear_fc1", f"{prefix}.linear_fc2"),
         )
         # Exact (erf) GELU here, unlike the blocks' configured tanh approximation.
         self.act = get_act_fn("gelu")
-        self.linear_fc2 = RowParallelLinear(
-            self.merged_size,
-            config.out_hidden_size,
-            bias=True,
-            quant_config=quant_config,
-            prefix=f"{prefix}.linear_fc2",
-            disable_tp=use_data_parallel,
-        )
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         hidden_states = self.norm(hidden_states).view(-1, self.merged_size)
