@@ -49,6 +49,25 @@ _SERVER_ENV: dict[str, str] = {
 _UNSET_ENV = ("VLLM_CPU_KVCACHE_SPACE",)
 
 
+def _flag_name(token: str) -> str | None:
+    """`--max-model-len` for `--max-model-len` or `--max-model-len=8192`; None for a value."""
+    return token.split("=", 1)[0] if token.startswith("--") else None
+
+
+def merge_args(defaults: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """`defaults` then `extra`, without the defaults (flag and values) that `extra` overrides."""
+    given = {name for name in map(_flag_name, extra) if name}
+    kept: list[str] = []
+    dropping = False
+    for token in defaults:
+        name = _flag_name(token)
+        if name is not None:
+            dropping = name in given
+        if not dropping:
+            kept.append(token)
+    return [*kept, *extra]
+
+
 def free_port(host: str = LOOPBACK) -> int:
     """A TCP port the OS reports free on `host` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -66,8 +85,9 @@ class VllmServer:
     Started as `python -m vllm.entrypoints.openai.api_server` with this interpreter rather than
     `vllm serve`: the CLI looks up the `vllm` distribution's metadata, which a `vllm-cpu`
     install lacks, while the module works with any build (it only warns that it is deprecated).
-    `extra_args` follow the defaults (`CPU_DEFAULT_ARGS` unless `defaults` replaces them), so a
-    later flag of the same name wins in vLLM's argument parser.
+    `extra_args` go after the defaults (`CPU_DEFAULT_ARGS` unless `defaults` replaces them); a
+    default whose flag `extra_args` also gives is left out, so the printed command says each
+    flag once.
     """
 
     def __init__(
@@ -90,7 +110,7 @@ class VllmServer:
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.log_path = Path(log_path) if log_path else _temp_log_path()
-        self.args = [*defaults, *extra_args]
+        self.args = merge_args(defaults, extra_args)
         self._env = env
         self._process: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
