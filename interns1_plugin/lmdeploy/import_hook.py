@@ -19,14 +19,16 @@ LMDeploy's own entries exist and before LMDeploy reads them, in the API server a
 engine processes alike. A process that never imports LMDeploy pays a few string comparisons per
 import. Set `INTERNS1_PLUGIN_DISABLE_LMDEPLOY_HOOK=1` to switch the hook off.
 
-Start-up cost: only `os` and `sys` are imported here (both already loaded by `site`); `typing`
-and `logging` are left for type checkers and failures, and nothing from LMDeploy is imported.
+Start-up cost: only `sys` and the plugin's standard-library-only `env_flags` (over `os`) are
+imported here (`os` and `sys` are already loaded by `site`); `typing` and `logging` are left for
+type checkers and failures, and nothing from LMDeploy is imported.
 """
 
 from __future__ import annotations
 
-import os
 import sys
+
+from interns1_plugin.env_flags import env_flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ def _warn(message: str) -> None:
 
 
 def hook_disabled() -> bool:
-    return os.environ.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return env_flag(DISABLE_ENV)
 
 
 def _call_register(function: str, what: str) -> None:

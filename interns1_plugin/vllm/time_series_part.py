@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+
+from interns1_plugin.env_flags import env_flag
 
 #: The content part type and vLLM's modality name for it.
 PART_TYPE = "time_series"
@@ -43,7 +44,7 @@ _log = logging.getLogger("vllm.plugins.interns1")
 
 
 def disabled() -> bool:
-    return os.environ.get(DISABLE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return env_flag(DISABLE_ENV)
 
 
 def payload_of(part: Mapping[str, Any]) -> dict[str, Any]:

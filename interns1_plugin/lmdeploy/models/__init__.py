@@ -8,7 +8,7 @@ puts `MODULE_MAP` there in every process. Nothing heavy is imported here.
 
 from __future__ import annotations
 
-import os
+from interns1_plugin.env_flags import env_flag
 
 #: Set to 1 to leave LMDeploy's own Intern-S1 model classes in place (the same switch as vLLM's).
 KEEP_BUILTIN_ENV = "INTERNS1_PLUGIN_KEEP_BUILTIN_MODEL"
@@ -27,7 +27,7 @@ MODULE_MAP: dict[str, str] = {
 
 
 def keep_builtin() -> bool:
-    return os.environ.get(KEEP_BUILTIN_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return env_flag(KEEP_BUILTIN_ENV)
 
 
 __all__ = ["KEEP_BUILTIN_ENV", "MODULE_MAP", "keep_builtin"]

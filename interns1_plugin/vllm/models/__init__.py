@@ -6,7 +6,8 @@ Nothing heavy is imported here: vLLM imports the model module only when a checkp
 from __future__ import annotations
 
 import logging
-import os
+
+from interns1_plugin.env_flags import env_flag
 
 #: Set to 1 to leave vLLM's own Intern-S1 implementation in place.
 KEEP_BUILTIN_ENV = "INTERNS1_PLUGIN_KEEP_BUILTIN_MODEL"
@@ -26,7 +27,7 @@ MODELS: dict[str, str] = {
 
 
 def keep_builtin() -> bool:
-    return os.environ.get(KEEP_BUILTIN_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return env_flag(KEEP_BUILTIN_ENV)
 
 
 def register_models(logger: logging.Logger | None = None) -> list[str]:
