@@ -9,7 +9,9 @@ uses, so both engines turn the same messages into the same text.
 
 Thinking: LMDeploy folds the request's top-level `enable_thinking` into `chat_template_kwargs`
 only when it is not None; the template itself also reads None as "not given", i.e. thinking on.
-An explicit `--chat-template` other than these names is left alone.
+An explicit `--chat-template` other than these names is left alone; with
+`INTERNS1_PLUGIN_KEEP_CHECKPOINT_CHAT_TEMPLATE=1` these entries render the checkpoint's own
+template, as on vLLM.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, ClassVar
 
 from lmdeploy.model import HFChatTemplate
 
-from interns1_plugin.chat_templates import read_template
+from interns1_plugin.chat_templates.defaults import use_plugin_template
 from interns1_plugin.lmdeploy.checkpoint import (
     INTERNS1_ARCHITECTURES,
     INTERNS1_PRO_ARCHITECTURES,
@@ -49,7 +51,7 @@ class InternS1ChatTemplate(HFChatTemplate):
             raise ValueError(f"chat template {self.name!r} needs the model path")
         self.model_path = model_path
         self.tokenizer = load_tokenizer(model_path)
-        self.tokenizer.chat_template = read_template(self.template_name)
+        use_plugin_template(self.tokenizer, self.template_name)
         # The markers LMDeploy reads off an HF template (`assistant_end` trims a prefill).
         self.user_start, self.user_end, _, _ = self._user_instruction()
         self.assistant_start, self.assistant_end, _, _ = self._assistant_instruction()

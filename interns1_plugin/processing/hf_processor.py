@@ -9,12 +9,14 @@ the expanded prompts the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from transformers import AutoTokenizer
 from transformers.image_processing_utils import BaseImageProcessor
 from transformers.processing_utils import ProcessorMixin
 from transformers.video_processing_utils import VideoProcessorMixin
+
+from interns1_plugin.chat_templates.defaults import use_plugin_template
 
 #: Keys of the tokenizer's own call that the processor passes through.
 TOKENIZER_KEYS = (
@@ -33,6 +35,15 @@ _SUB_PROCESSOR_BASES: dict[str, type] = {
 
 class LocalProcessorMixin(ProcessorMixin):
     """A `ProcessorMixin` that runs nothing from the checkpoint directory."""
+
+    #: The plugin's chat template for this processor's models (see `use_plugin_template`).
+    PLUGIN_CHAT_TEMPLATE: ClassVar[str]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any) -> Any:
+        """transformers' loading, then the plugin's chat template over the checkpoint's."""
+        processor = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        return use_plugin_template(processor, cls.PLUGIN_CHAT_TEMPLATE)
 
     def check_argument_for_proper_class(self, argument_name: str, argument: Any) -> type:
         """Check sub-processors against their base classes directly.

@@ -76,6 +76,8 @@ class InternS1ProProcessor(LocalProcessorMixin):
     time-series ones LMDeploy's Intern-S1-Pro glue reads (`ts_token`, `ts_start_token`, ...).
     """
 
+    PLUGIN_CHAT_TEMPLATE = "interns1_pro"
+
     def __init__(
         self,
         image_processor: InternS1ProImageProcessor | None = None,

@@ -45,6 +45,8 @@ class InternS1Processor(LocalProcessorMixin):
     written against it reads this class the same way.
     """
 
+    PLUGIN_CHAT_TEMPLATE = "interns1"
+
     def __init__(
         self,
         image_processor: InternS1ImageProcessor | None = None,

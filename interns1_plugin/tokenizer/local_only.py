@@ -1,4 +1,5 @@
-"""Intern-S1 checkpoints get their tokenizer without bundled code, even under `trust_remote_code`.
+"""Intern-S1 checkpoints get their tokenizer without bundled code, even under `trust_remote_code`,
+and with the plugin's chat template (why: `interns1_plugin.chat_templates.defaults`).
 
 Why registration alone cannot do it (transformers 5, `models/auto/tokenization_auto.py`,
 `AutoTokenizer.from_pretrained`): with a tokenizer `auto_map` in `tokenizer_config.json` and
@@ -22,9 +23,10 @@ So `install()` wraps `AutoTokenizer.from_pretrained`: when the caller passes
 `trust_remote_code=False`. transformers then loads the named class without the checkpoint's files
 (the plugin's `InternS1Tokenizer`, or transformers' own class for a transformers name) and never
 fetches the `auto_map`'s file; a name nobody provides fails loudly instead of running bundled code.
-Every other call reaches transformers with the same arguments; the only added work is reading
-`config.json` when `trust_remote_code=True` and no config object is given. vLLM's tokenizer
-loader, LMDeploy's `Tokenizer` and user code all go through this one classmethod.
+The tokenizer it returns carries the plugin's template for that `model_type`.
+Every other call reaches transformers with the same arguments and gets its result untouched; the
+only added work is reading `config.json` when no config object is given. vLLM's tokenizer loader,
+LMDeploy's `Tokenizer` and user code all go through this one classmethod.
 """
 
 from __future__ import annotations
@@ -38,17 +40,27 @@ from typing import Any
 from transformers import AutoTokenizer
 from transformers.utils import CONFIG_NAME
 
+from interns1_plugin.chat_templates.defaults import use_plugin_template
 from interns1_plugin.checkpoint_files import find_checkpoint_file
 
 #: Marks the wrapper, so installing twice wraps once.
 _MARK = "_interns1_local_only"
 
 
-def interns1_model_types() -> frozenset[str]:
-    """The `model_type`s of the Intern-S1 family: Intern-S1 / mini, Pro and its alias."""
+def chat_template_names() -> dict[str, str]:
+    """The plugin's chat template for each `model_type` of the Intern-S1 family."""
     from interns1_plugin.configs import InternS1_1Config, InternS1Config, InternS1ProConfig
 
-    return frozenset(c.model_type for c in (InternS1Config, InternS1ProConfig, InternS1_1Config))
+    return {
+        InternS1Config.model_type: "interns1",
+        InternS1ProConfig.model_type: "interns1_pro",
+        InternS1_1Config.model_type: "interns1_pro",
+    }
+
+
+def interns1_model_types() -> frozenset[str]:
+    """The `model_type`s of the Intern-S1 family: Intern-S1 / mini, Pro and its alias."""
+    return frozenset(chat_template_names())
 
 
 def checkpoint_model_type(path: str | os.PathLike, kwargs: Mapping[str, Any]) -> str | None:
@@ -68,20 +80,20 @@ def checkpoint_model_type(path: str | os.PathLike, kwargs: Mapping[str, Any]) ->
     return model_type if isinstance(model_type, str) else None
 
 
-def is_interns1_checkpoint(path: str | os.PathLike, kwargs: Mapping[str, Any]) -> bool:
-    return checkpoint_model_type(path, kwargs) in interns1_model_types()
-
-
 def _local_only(load: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(load)
     def from_pretrained(
         cls: type, pretrained_model_name_or_path: str | os.PathLike, *inputs: Any, **kwargs: Any
     ) -> Any:
-        if kwargs.get("trust_remote_code") and is_interns1_checkpoint(
-            pretrained_model_name_or_path, kwargs
-        ):
+        model_type = checkpoint_model_type(pretrained_model_name_or_path, kwargs)
+        template = chat_template_names().get(model_type) if model_type else None
+        if template is None:
+            return load(cls, pretrained_model_name_or_path, *inputs, **kwargs)
+        if kwargs.get("trust_remote_code"):
             kwargs["trust_remote_code"] = False
-        return load(cls, pretrained_model_name_or_path, *inputs, **kwargs)
+        return use_plugin_template(
+            load(cls, pretrained_model_name_or_path, *inputs, **kwargs), template
+        )
 
     setattr(from_pretrained, _MARK, True)
     return from_pretrained
@@ -96,8 +108,8 @@ def install() -> None:
 
 
 __all__ = [
+    "chat_template_names",
     "checkpoint_model_type",
     "install",
     "interns1_model_types",
-    "is_interns1_checkpoint",
 ]

@@ -21,12 +21,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 pytest.importorskip("transformers")
 
+from interns1_plugin.chat_templates import read_template  # noqa: E402
+from interns1_plugin.chat_templates.defaults import KEEP_CHECKPOINT_TEMPLATE_ENV  # noqa: E402
 from interns1_plugin.testing.remote_code import HUB_NAMES, Bundle, plant_hub_code  # noqa: E402
 from interns1_plugin.tokenizer import local_only  # noqa: E402
 
@@ -151,15 +154,23 @@ class _Config:
         self.model_type = model_type
 
 
-def _recorded(path: Path, **kwargs: Any) -> dict[str, Any]:
-    """The keyword arguments the wrapped loader hands on."""
+CHECKPOINT_TEMPLATE = "{{ 'checkpoint template' }}"
+
+
+def _load_through_wrapper(path: Path, **kwargs: Any) -> tuple[dict[str, Any], Any]:
+    """The keyword arguments the wrapped loader hands on, and what the wrapper returns."""
     seen: dict[str, Any] = {}
 
-    def load(cls: type, name: Any, *inputs: Any, **kw: Any) -> None:
+    def load(cls: type, name: Any, *inputs: Any, **kw: Any) -> SimpleNamespace:
         seen.update(kw)
+        return SimpleNamespace(chat_template=CHECKPOINT_TEMPLATE)
 
-    local_only._local_only(load)(object, path, **kwargs)
-    return seen
+    loaded = local_only._local_only(load)(object, path, **kwargs)
+    return seen, loaded
+
+
+def _recorded(path: Path, **kwargs: Any) -> dict[str, Any]:
+    return _load_through_wrapper(path, **kwargs)[0]
 
 
 def _checkpoint(root: Path, model_type: str) -> Path:
@@ -180,6 +191,22 @@ def test_only_trusted_intern_s1_loads_are_changed(tmp_path: Path, model_type: st
     assert _recorded(other, config=config, trust_remote_code=True)["trust_remote_code"] is False
     other_config = _Config("qwen3")
     assert _recorded(ours, config=other_config, trust_remote_code=True)["trust_remote_code"]
+
+
+@pytest.mark.parametrize(
+    ("model_type", "template"),
+    [("interns1", "interns1"), ("interns1_pro", "interns1_pro"), ("interns1_1", "interns1_pro")],
+)
+def test_intern_s1_tokenizers_carry_the_plugins_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_type: str, template: str
+) -> None:
+    ours = _checkpoint(tmp_path / "ours", model_type)
+    other = _checkpoint(tmp_path / "other", "qwen3")
+    monkeypatch.delenv(KEEP_CHECKPOINT_TEMPLATE_ENV, raising=False)
+    assert _load_through_wrapper(ours)[1].chat_template == read_template(template)
+    assert _load_through_wrapper(other)[1].chat_template == CHECKPOINT_TEMPLATE
+    monkeypatch.setenv(KEEP_CHECKPOINT_TEMPLATE_ENV, "1")
+    assert _load_through_wrapper(ours)[1].chat_template == CHECKPOINT_TEMPLATE
 
 
 def test_model_type_is_read_from_the_config_file(tmp_path: Path) -> None:

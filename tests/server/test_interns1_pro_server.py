@@ -37,6 +37,11 @@ from interns1_plugin.processing.pro_vision import (
     count_image_tokens,
 )
 from interns1_plugin.processing.time_series import num_time_series_tokens
+from interns1_plugin.testing.foreign_template import (
+    TEMPLATE_CASES,
+    assert_served_with_plugin_template,
+    use_foreign_template,
+)
 from interns1_plugin.testing.http import HTTPStatusError, collect_stream, post_json, stream_events
 from interns1_plugin.testing.scripted_checkpoint import PRO_TOOL_CALL_SCRIPT
 from interns1_plugin.testing.server import VllmServer
@@ -68,6 +73,8 @@ PARSER_ARGS = [
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
     root = tmp_path_factory.mktemp("pro-server")
     model = build_tiny_interns1_pro(root / "model", script=PRO_TOOL_CALL_SCRIPT, with_auto_map=True)
+    # As a published checkpoint does, it carries a template of its own; the plugin's must win.
+    use_foreign_template(model)
     extra = [*PARSER_ARGS, "--served-model-name", MODEL, "--max-model-len", "4096"]
     with VllmServer(model, extra, log_path=root / "server.log", use_vllm_cli=True) as running:
         yield running
@@ -114,6 +121,16 @@ def text_only_tokens(server: VllmServer) -> int:
     reply = _chat(server, [_text()])
     _assert_scripted_reply(reply)
     return int(reply["usage"]["prompt_tokens"])
+
+
+@pytest.mark.parametrize("case", sorted(TEMPLATE_CASES))
+def test_prompts_come_from_the_plugins_template_not_the_checkpoints(
+    server: VllmServer, case: str
+) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(server.model)
+    assert_served_with_plugin_template(server.base_url, MODEL, tokenizer, "interns1_pro", case)
 
 
 def test_image_request_is_answered_with_a_parsed_tool_call(

@@ -23,6 +23,11 @@ import pytest
 from interns1_plugin import formats
 from interns1_plugin.demo import PARSER_FLAGS, image_bytes, image_part, video_bytes, video_part
 from interns1_plugin.processing.image import count_tiles
+from interns1_plugin.testing.foreign_template import (
+    TEMPLATE_CASES,
+    assert_served_with_plugin_template,
+    use_foreign_template,
+)
 from interns1_plugin.testing.http import HTTPStatusError, post_json, stream_events
 from interns1_plugin.testing.server import VllmServer
 from interns1_plugin.testing.tiny_interns1 import build_tiny_interns1
@@ -51,6 +56,8 @@ BOMB_MEMORY_SLACK = 256 * 2**20
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
     root = tmp_path_factory.mktemp("interns1-server")
     model = build_tiny_interns1(root / "mini", "mini", dtype="float32")
+    # As a published checkpoint does, it carries a template of its own; the plugin's must win.
+    use_foreign_template(model)
     args = [
         *PARSER_FLAGS,
         "--served-model-name",
@@ -70,8 +77,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VllmServer]:
 
 @pytest.fixture(scope="module")
 def tokenizer(server: VllmServer) -> Any:
+    """The tokenizer as the server loads it: the plugin's classes, the plugin's chat template."""
     from transformers import AutoTokenizer
 
+    from interns1_plugin import tokenizer as plugin_tokenizer
+
+    plugin_tokenizer.register_with_transformers()
     return AutoTokenizer.from_pretrained(server.model)
 
 
@@ -187,6 +198,13 @@ def test_served_by_the_cli_without_remote_code(server: VllmServer) -> None:
     with urllib.request.urlopen(f"{server.base_url}/v1/models", timeout=30) as response:
         models = [m["id"] for m in json.loads(response.read())["data"]]
     assert models == [MODEL_NAME]
+
+
+@pytest.mark.parametrize("case", sorted(TEMPLATE_CASES))
+def test_prompts_come_from_the_plugins_template_not_the_checkpoints(
+    server: VllmServer, tokenizer: Any, case: str
+) -> None:
+    assert_served_with_plugin_template(server.base_url, MODEL_NAME, tokenizer, "interns1", case)
 
 
 def test_one_png_image(server: VllmServer, tokenizer: Any) -> None:
