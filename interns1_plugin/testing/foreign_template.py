@@ -19,8 +19,8 @@ from interns1_plugin.testing.http import post_json
 FOREIGN_MARKER = "FOREIGN"
 FOREIGN_TEMPLATE = (
     f"{{% for m in messages %}}{FOREIGN_MARKER} {{{{ m['content'] }}}}\n{{% endfor %}}"
-    "{% if add_generation_prompt %}{% if enable_thinking %}<think>{% else %}NO-THINK"
-    "{% endif %}{% endif %}"
+    f"{{% if add_generation_prompt %}}{{% if enable_thinking %}}{formats.THINK_START}"
+    "{% else %}NO-THINK{% endif %}{% endif %}"
 )
 
 
