@@ -19,16 +19,17 @@ LMDeploy's own entries exist and before LMDeploy reads them, in the API server a
 engine processes alike. A process that never imports LMDeploy pays a few string comparisons per
 import. Set `INTERNS1_PLUGIN_DISABLE_LMDEPLOY_HOOK=1` to switch the hook off.
 
-Start-up cost: only `sys` and the plugin's standard-library-only `env_flags` (over `os`) are
-imported here (`os` and `sys` are already loaded by `site`); `typing` and `logging` are left for
-type checkers and failures, and nothing from LMDeploy is imported.
+Start-up cost: only `sys` is imported at module level, and the plugin's standard-library-only
+`env_flags` when the hook installs (`os` and `sys` are already loaded by `site`); `typing` and
+`logging` are left for type checkers and failures, and nothing from LMDeploy is imported.
+
+Importing this module needs the standard library alone: the build (`build_pth.py`) executes it by
+path to read `PTH_FILENAME` / `PTH_LINE` while the plugin is not importable yet.
 """
 
 from __future__ import annotations
 
 import sys
-
-from interns1_plugin.env_flags import env_flag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ def _warn(message: str) -> None:
 
 
 def hook_disabled() -> bool:
+    from interns1_plugin.env_flags import env_flag
+
     return env_flag(DISABLE_ENV)
 
 

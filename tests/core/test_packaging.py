@@ -97,6 +97,27 @@ def test_the_wheel_holds_every_module_and_template_and_nothing_else_at_top_level
     assert top_level - dist_info == {"interns1_plugin", import_hook.PTH_FILENAME}
 
 
+def test_the_build_hook_reads_the_pth_line_while_the_plugin_is_not_importable() -> None:
+    """A fresh editable install runs `build_pth` before the plugin can be imported, and
+    setuptools only warns when the hook fails there: the `.pth` would silently be missing.
+
+    The child runs without `site` (so without the editable install's finder) and is given the
+    venv's packages (setuptools) by path alone."""
+    code = textwrap.dedent(
+        f"""
+        import importlib.util, json, sys
+        sys.path.append({sysconfig.get_paths()["purelib"]!r})
+        spec = importlib.util.spec_from_file_location("build_pth", {str(REPO / "build_pth.py")!r})
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        assert importlib.util.find_spec("interns1_plugin") is None, "the plugin is importable"
+        print(json.dumps(module._pth_name_and_line()))
+        """
+    )
+    printed = _run([sys.executable, "-S", "-c", code], cwd=REPO.parent).splitlines()[-1]
+    assert json.loads(printed) == [import_hook.PTH_FILENAME, import_hook.PTH_LINE]
+
+
 def test_the_wheel_declares_the_vllm_plugin_and_ships_the_start_up_hook(wheel):
     archive = zipfile.ZipFile(wheel)
     (entry_points,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
