@@ -8,10 +8,12 @@ PYTEST_ARGS ?=
 
 env: $(STAMP)
 
-# Engines first (vLLM's CPU build, LMDeploy's Python side), then the plugin in editable mode.
+# Engines first (vLLM's CPU build, LMDeploy's Python side), then the plugin in editable mode;
+# setuptools only warns when the build hook fails in editable mode, so the .pth is checked.
 $(STAMP): .ci/setup-env.sh pyproject.toml
 	bash .ci/setup-env.sh
 	$(PY) -m pip install -q -e '.[vllm,lmdeploy,chem,test,bench]'
+	$(PY) -m interns1_plugin.lmdeploy.check_pth
 	touch $(STAMP)
 
 lint: env

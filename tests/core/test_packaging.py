@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from interns1_plugin.lmdeploy import import_hook
+from interns1_plugin.lmdeploy import check_pth, import_hook
 
 REPO = Path(__file__).resolve().parents[2]
 #: Source folder -> where its files land in the wheel (`parsers/` and `chat_templates/` are
@@ -193,3 +193,20 @@ def test_lmdeploy_finds_the_parsers_of_the_installed_wheel(installed):
     )
     for path in _run_installed(installed, code).values():
         assert Path(path).is_relative_to(installed)
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [(None, 1), ("import something_else\n", 1), (import_hook.PTH_LINE + "\n", 0)],
+    ids=["missing", "foreign_line", "installed"],
+)
+def test_the_environment_check_fails_without_the_start_up_hook(
+    tmp_path, monkeypatch, capsys, content, code
+):
+    if content is not None:
+        (tmp_path / import_hook.PTH_FILENAME).write_text(content, encoding="utf-8")
+    monkeypatch.setattr(check_pth.site, "getsitepackages", lambda: [str(tmp_path)])
+    monkeypatch.setattr(check_pth.site, "getusersitepackages", lambda: str(tmp_path / "user"))
+    assert check_pth.main() == code
+    if code:
+        assert import_hook.PTH_FILENAME in capsys.readouterr().err
