@@ -123,13 +123,18 @@ def text_only_tokens(server: VllmServer) -> int:
     return int(reply["usage"]["prompt_tokens"])
 
 
-@pytest.mark.parametrize("case", sorted(TEMPLATE_CASES))
-def test_prompts_come_from_the_plugins_template_not_the_checkpoints(
-    server: VllmServer, case: str
-) -> None:
+@pytest.fixture(scope="module")
+def tokenizer(server: VllmServer) -> Any:
+    """The checkpoint's tokenizer, loaded once for the module."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(server.model)
+    return AutoTokenizer.from_pretrained(server.model)
+
+
+@pytest.mark.parametrize("case", sorted(TEMPLATE_CASES))
+def test_prompts_come_from_the_plugins_template_not_the_checkpoints(
+    server: VllmServer, tokenizer: Any, case: str
+) -> None:
     assert_served_with_plugin_template(server.base_url, MODEL, tokenizer, "interns1_pro", case)
 
 
